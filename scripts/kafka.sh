@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# Run a real Apache Kafka (KRaft, no ZooKeeper) on this machine, from Maven Central jars.
+#
+#   scripts/kafka.sh up [--brokers 1|3]   install if needed, start, wait until metadata answers,
+#                                          print the bootstrap list (idempotent)
+#   scripts/kafka.sh down [--brokers 1|3] stop what `up` started (by recorded pid), delete data dirs
+#   scripts/kafka.sh status               show every node this script manages and the brokers
+#                                          the cluster reports
+#   scripts/kafka.sh kill N               kill -9 node N of the 3-broker cluster (a crash)
+#   scripts/kafka.sh stop N               SIGTERM node N (a controlled shutdown), wait for exit
+#   scripts/kafka.sh start N              start node N again (keeps its data), wait until it serves
+#   scripts/kafka.sh bootstrap [--brokers 1|3]   print the bootstrap list
+#
+# Single broker: 127.0.0.1:9092. Three brokers: 127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092.
+#
+# Environment:
+#   KAFKA_VERSION      Apache Kafka version to install (default below)
+#   KAFKADEPS_CACHE    where jars and run state live (default $HOME/.cache/kafkadeps)
+#   KAFKA_HEAP_OPTS    JVM heap options (default -Xms128m -Xmx512m)
+set -euo pipefail
+
+KAFKA_VERSION="${KAFKA_VERSION:-4.3.1}"
+SLF4J_VERSION="2.0.17"
+CACHE="${KAFKADEPS_CACHE:-$HOME/.cache/kafkadeps}"
+LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+RUN="$CACHE/run"
+HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
+JVM_OPTS="-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
+
+die() { echo "kafka.sh: error: $*" >&2; exit 1; }
+log() { echo "kafka.sh: $*" >&2; }
+
+require_tools() {
+  command -v java >/dev/null 2>&1 \
+    || die "java not found on PATH. Install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)."
+  local major
+  major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}' | cut -d. -f1)
+  [ -n "$major" ] && [ "$major" -ge 17 ] \
+    || die "Java ${major:-?} found; Apache Kafka $KAFKA_VERSION needs Java 17 or newer."
+}
+
+require_maven() {
+  command -v mvn >/dev/null 2>&1 \
+    || die "mvn (Apache Maven) not found on PATH; it fetches Kafka from Maven Central. Install it (Debian: apt-get install maven)."
+}
+
+# --- install -----------------------------------------------------------------
+
+install_kafka() {
+  [ -f "$LIBS/.complete" ] && return 0
+  require_maven
+  log "installing Apache Kafka $KAFKA_VERSION from Maven Central into $LIBS"
+  local work
+  work=$(mktemp -d)
+  cat >"$work/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>io.kafkadeps</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>$SLF4J_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>$SLF4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+  rm -rf "$LIBS.tmp"
+  mkdir -p "$LIBS.tmp"
+  if ! (cd "$work" && mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" >"$work/mvn.log" 2>&1); then
+    cat "$work/mvn.log" >&2
+    die "Maven could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION (see above)"
+  fi
+  # Other slf4j providers pulled in transitively would fight slf4j-simple.
+  rm -f "$LIBS.tmp"/slf4j-reload4j-*.jar "$LIBS.tmp"/log4j-slf4j*-impl-*.jar
+  rm -rf "$LIBS"
+  mv "$LIBS.tmp" "$LIBS"
+  touch "$LIBS/.complete"
+  rm -rf "$work"
+}
+
+kjava() { java $JVM_OPTS -Xmx256m -cp "$LIBS/*" "$@"; }
+
+# --- cluster layout ----------------------------------------------------------
+
+# node ids of a cluster size
+nodes_of() { if [ "$1" = 1 ]; then echo 1; else echo 1 2 3; fi; }
+# directory of one node: $RUN/<size>/<id>
+node_dir() { echo "$RUN/b$1/node$2"; }
+broker_port() { if [ "$1" = 1 ]; then echo 9092; else echo "${2}9092"; fi; }
+controller_port() { if [ "$1" = 1 ]; then echo 9093; else echo "${2}9093"; fi; }
+bootstrap_of() {
+  local size=$1 list="" n
+  for n in $(nodes_of "$size"); do list="${list:+$list,}127.0.0.1:$(broker_port "$size" "$n")"; done
+  echo "$list"
+}
+voters_of() {
+  local size=$1 list="" n
+  for n in $(nodes_of "$size"); do list="${list:+$list,}$n@127.0.0.1:$(controller_port "$size" "$n")"; done
+  echo "$list"
+}
+
+write_config() {
+  local size=$1 n=$2 dir rf min_isr
+  dir=$(node_dir "$size" "$n")
+  if [ "$size" = 1 ]; then rf=1; min_isr=1; else rf=3; min_isr=2; fi
+  mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=$n
+controller.quorum.voters=$(voters_of "$size")
+listeners=PLAINTEXT://127.0.0.1:$(broker_port "$size" "$n"),CONTROLLER://127.0.0.1:$(controller_port "$size" "$n")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$size" "$n")
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+auto.create.topics.enable=false
+default.replication.factor=$rf
+min.insync.replicas=$min_isr
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+transaction.state.log.num.partitions=10
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$min_isr
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=2
+num.partitions=1
+log.cleaner.dedupe.buffer.size=8388608
+log.segment.bytes=16777216
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=4000
+replica.lag.time.max.ms=5000
+controlled.shutdown.enable=true
+EOF
+}
+
+pid_of() {
+  local f
+  f="$(node_dir "$1" "$2")/pid"
+  [ -f "$f" ] || return 1
+  local pid
+  pid=$(cat "$f")
+  # Only a live process that is really our broker counts (pids get reused).
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "kafka.Kafka $(node_dir "$1" "$2")/server.properties"; then
+    echo "$pid"
+  else
+    return 1
+  fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_node() {
+  local size=$1 n=$2 dir
+  dir=$(node_dir "$size" "$n")
+  if pid_of "$size" "$n" >/dev/null; then return 0; fi
+  [ -f "$dir/server.properties" ] || die "node $n of the $size-broker cluster was never set up; run: $0 up --brokers $size"
+  if port_open "$(broker_port "$size" "$n")"; then
+    die "port $(broker_port "$size" "$n") is already in use by a process this script did not start"
+  fi
+  # shellcheck disable=SC2086
+  nohup java $HEAP_OPTS $JVM_OPTS \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true \
+    -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" >>"$dir/server.log" 2>&1 &
+  echo $! >"$dir/pid"
+}
+
+# Wait until every given node logs that it started and its listener accepts connections.
+wait_nodes() {
+  local size=$1; shift
+  local deadline=$((SECONDS + START_TIMEOUT)) n dir
+  for n in "$@"; do
+    dir=$(node_dir "$size" "$n")
+    until grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null && port_open "$(broker_port "$size" "$n")"; do
+      if ! pid_of "$size" "$n" >/dev/null; then
+        tail -n 40 "$dir/server.log" >&2 || true
+        die "node $n exited during start-up (log: $dir/server.log)"
+      fi
+      [ $SECONDS -lt $deadline ] || die "node $n did not start within ${START_TIMEOUT}s (log: $dir/server.log)"
+      sleep 0.5
+    done
+  done
+}
+
+# Wait until the cluster answers metadata requests and reports the expected number of brokers.
+wait_metadata() {
+  local size=$1 want=$2 deadline=$((SECONDS + START_TIMEOUT)) out count
+  while :; do
+    out=$(kjava org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$(bootstrap_of "$size")" 2>/dev/null || true)
+    count=$(grep -c '^127.0.0.1:[0-9]* (id:' <<<"$out" || true)
+    [ "$count" -ge "$want" ] && return 0
+    [ $SECONDS -lt $deadline ] || die "cluster reports $count of $want brokers after ${START_TIMEOUT}s"
+    sleep 1
+  done
+}
+
+# --- commands ----------------------------------------------------------------
+
+cmd_up() {
+  local size=1
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --brokers) size="${2:-}"; shift 2 || true ;;
+      --brokers=*) size="${1#*=}"; shift ;;
+      *) die "unknown argument to up: $1 (usage: up [--brokers 1|3])" ;;
+    esac
+  done
+  [ "$size" = 1 ] || [ "$size" = 3 ] || die "--brokers must be 1 or 3, not '$size'"
+  require_tools
+  install_kafka
+  local n dir cluster_id started=()
+  if [ -f "$RUN/b$size/cluster.id" ]; then
+    cluster_id=$(cat "$RUN/b$size/cluster.id")
+  else
+    mkdir -p "$RUN/b$size"
+    cluster_id=$(kjava kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+    echo "$cluster_id" >"$RUN/b$size/cluster.id"
+  fi
+  for n in $(nodes_of "$size"); do
+    if pid_of "$size" "$n" >/dev/null; then continue; fi
+    dir=$(node_dir "$size" "$n")
+    if [ ! -f "$dir/data/meta.properties" ]; then
+      write_config "$size" "$n"
+      kjava kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" --ignore-formatted \
+        >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "formatting storage of node $n failed"; }
+    fi
+    start_node "$size" "$n"
+    started+=("$n")
+  done
+  if [ ${#started[@]} -gt 0 ]; then
+    log "starting $size-broker cluster (nodes ${started[*]})"
+    wait_nodes "$size" "${started[@]}"
+  fi
+  wait_metadata "$size" "$size"
+  bootstrap_of "$size"
+}
+
+cmd_down() {
+  local sizes="1 3" size n pid deadline
+  case "${1:-} ${2:-}" in
+    "--brokers 1"|"--brokers=1 ") sizes=1 ;;
+    "--brokers 3"|"--brokers=3 ") sizes=3 ;;
+    " ") ;;
+    *) die "unknown argument to down: $* (usage: down [--brokers 1|3])" ;;
+  esac
+  for size in $sizes; do
+    [ -d "$RUN/b$size" ] || continue
+    for n in $(nodes_of "$size"); do
+      if pid=$(pid_of "$size" "$n"); then kill -TERM "$pid" 2>/dev/null || true; fi
+    done
+    deadline=$((SECONDS + 30))
+    for n in $(nodes_of "$size"); do
+      while pid=$(pid_of "$size" "$n"); do
+        if [ $SECONDS -ge $deadline ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+        sleep 0.3
+      done
+    done
+    rm -rf "$RUN/b$size"
+    log "stopped the $size-broker cluster and deleted its data"
+  done
+}
+
+cmd_status() {
+  local size n pid any=0 state
+  for size in 1 3; do
+    [ -d "$RUN/b$size" ] || continue
+    any=1
+    echo "$size-broker cluster (bootstrap $(bootstrap_of "$size")):"
+    for n in $(nodes_of "$size"); do
+      if pid=$(pid_of "$size" "$n"); then state="running (pid $pid)"; else state="stopped"; fi
+      echo "  node $n  127.0.0.1:$(broker_port "$size" "$n")  $state"
+    done
+    if [ -f "$LIBS/.complete" ]; then
+      echo "  brokers reported by the cluster:"
+      kjava org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$(bootstrap_of "$size")" 2>/dev/null \
+        | grep '^127.0.0.1:[0-9]* (id:' | sed 's/ -> (.*//; s/^/    /' || echo "    (none answered)"
+    fi
+  done
+  [ $any = 1 ] || { echo "no cluster is running"; return 3; }
+}
+
+node_arg() {
+  [ -d "$RUN/b3" ] || die "the 3-broker cluster is not up; run: $0 up --brokers 3"
+  case "${1:-}" in 1|2|3) echo "$1" ;; *) die "node id must be 1, 2 or 3, not '${1:-}'" ;; esac
+}
+
+cmd_kill() {
+  local n pid
+  n=$(node_arg "${1:-}")
+  pid=$(pid_of 3 "$n") || { log "node $n is not running"; return 0; }
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  log "killed node $n (pid $pid) with SIGKILL"
+}
+
+cmd_stop() {
+  local n pid deadline=$((SECONDS + 60))
+  n=$(node_arg "${1:-}")
+  pid=$(pid_of 3 "$n") || { log "node $n is not running"; return 0; }
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || die "node $n did not stop within 60s"
+    sleep 0.2
+  done
+  log "stopped node $n (pid $pid) with SIGTERM"
+}
+
+cmd_start() {
+  local n dir
+  n=$(node_arg "${1:-}")
+  require_tools
+  pid_of 3 "$n" >/dev/null && { log "node $n is already running"; return 0; }
+  dir=$(node_dir 3 "$n")
+  # Mark the log so wait_nodes looks for this start's banner, not an older one.
+  [ -f "$dir/server.log" ] && mv "$dir/server.log" "$dir/server.log.$(date +%s)"
+  start_node 3 "$n"
+  wait_nodes 3 "$n"
+  log "started node $n"
+}
+
+main() {
+  local cmd="${1:-}"
+  [ $# -gt 0 ] && shift
+  case "$cmd" in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status ;;
+    kill) cmd_kill "$@" ;;
+    stop) cmd_stop "$@" ;;
+    start) cmd_start "$@" ;;
+    bootstrap)
+      case "${1:-} ${2:-}" in
+        "--brokers 3"|"--brokers=3 ") bootstrap_of 3 ;;
+        *) bootstrap_of 1 ;;
+      esac ;;
+    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || exit 2 ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,33 @@
+# shellcheck shell=bash
+# Sourced by demo.sh and test.sh: build prerequisites and shared cache locations.
+
+export KAFKADEPS_CACHE="${KAFKADEPS_CACHE:-$HOME/.cache/kafkadeps}"
+# Builds are reused across clones: the target dir lives outside the checkout.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KAFKADEPS_CACHE/target}"
+
+# Debian packages librdkafka's vendored build (rdkafka's cmake-build) and the broker need.
+KAFKADEPS_DEBIAN_PACKAGES=(cmake build-essential libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev maven openjdk-17-jre-headless)
+
+ensure_debian_packages() {
+  local missing=() p
+  command -v dpkg-query >/dev/null 2>&1 || return 0   # not Debian: the README lists what to install
+  for p in "${KAFKADEPS_DEBIAN_PACKAGES[@]}"; do
+    # A Java 17+ runtime from elsewhere (e.g. a JDK) is as good as the Debian one.
+    if [ "$p" = openjdk-17-jre-headless ] && command -v java >/dev/null 2>&1; then continue; fi
+    if [ "$p" = maven ] && command -v mvn >/dev/null 2>&1; then continue; fi
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "missing Debian packages: ${missing[*]} (install them, then retry)" >&2; return 1; }
+    sudo="sudo"
+  fi
+  echo "installing Debian packages: ${missing[*]}" >&2
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; return 1; }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, docs, unit and integration tests against a real
+# Apache Kafka cluster. Starts the 3-broker cluster unless KAFKA_BOOTSTRAP_SERVERS points at one,
+# and stops what it started, even on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib/prereqs.sh
+. scripts/lib/prereqs.sh
+
+ensure_debian_packages
+ensure_rust
+
+started_kafka=0
+cleanup() {
+  local rc=$?
+  if [ "$started_kafka" = 1 ]; then scripts/kafka.sh down --brokers 3 || true; fi
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  step "starting the local 3-broker Apache Kafka cluster"
+  [ -d "$KAFKADEPS_CACHE/run/b3" ] || started_kafka=1
+  export KAFKA_BOOTSTRAP_SERVERS
+  KAFKA_BOOTSTRAP_SERVERS=$(scripts/kafka.sh up --brokers 3)
+  # Broker faults are injected only into the cluster this checkout runs.
+  export KAFKADEPS_TEST_FAULTS=1
+fi
+
+step "cargo test (against $KAFKA_BOOTSTRAP_SERVERS)"
+cargo build --workspace --bins --locked --quiet
+cargo test --workspace --locked

@@ -1,0 +1,66 @@
+//! Errors of the declaration contract: every problem at once, each naming its variable.
+
+use std::fmt;
+
+/// One problem with one variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The variable (or annotation) the problem is in, e.g. `KAFKA_PRODUCES`.
+    pub variable: String,
+    /// What is wrong, in words a service developer understands.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+/// The declarations are invalid; nothing was contacted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// Every problem found, in the order of the contract's variables.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid Kafka declarations ({} problem",
+            self.problems.len()
+        )?;
+        if self.problems.len() != 1 {
+            f.write_str("s")?;
+        }
+        f.write_str("):")?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems while validating.
+#[derive(Debug, Default)]
+pub(crate) struct Problems(pub(crate) Vec<Problem>);
+
+impl Problems {
+    pub(crate) fn push(&mut self, variable: &str, message: impl Into<String>) {
+        self.0.push(Problem {
+            variable: variable.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    pub(crate) fn into_result<T>(self, ok: T) -> Result<T, ConfigError> {
+        if self.0.is_empty() {
+            Ok(ok)
+        } else {
+            Err(ConfigError { problems: self.0 })
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The one model of a service's Kafka dependencies, whatever wrote it (env, annotations, chart,
+//! builder).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use super::Secret;
+use super::grammar::render_value;
+
+/// Built-in defaults for every declared topic: the durable ones.
+pub const DEFAULT_PARTITIONS: i32 = 3;
+/// Built-in replication factor.
+pub const DEFAULT_REPLICAS: i32 = 3;
+/// Built-in topic config: `min.insync.replicas=2`, no unclean leader election.
+pub const DEFAULT_TOPIC_CONFIG: &[(&str, &str)] = &[
+    ("min.insync.replicas", "2"),
+    ("unclean.leader.election.enable", "false"),
+];
+
+/// How provisioning treats the live cluster (`KAFKA_TOPIC_POLICY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum TopicPolicy {
+    /// Create missing topics and grow partitions; report drift without fixing it.
+    #[default]
+    Create,
+    /// Like `create`, and also set declared config keys to their declared values.
+    Reconcile,
+    /// Change nothing: missing topics or drift are failures.
+    Verify,
+}
+
+impl fmt::Display for TopicPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Create => "create",
+            Self::Reconcile => "reconcile",
+            Self::Verify => "verify",
+        })
+    }
+}
+
+/// What to do when a topic asks for more replicas than there are brokers (`KAFKA_TOPIC_REPLICAS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ReplicasMode {
+    /// Fail with an error naming the topic and the broker count.
+    #[default]
+    Strict,
+    /// Clamp replicas and `min.insync.replicas` to the broker count, with a warning
+    /// (single-broker development only).
+    Clamp,
+}
+
+/// Whether client properties may weaken the durable defaults (`KAFKA_DURABILITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Durability {
+    /// `acks=all`, idempotence, manual commits and `read_committed` cannot be overridden.
+    #[default]
+    Strict,
+    /// Overrides of those properties are accepted.
+    Relaxed,
+}
+
+/// How the service uses a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
+pub struct Usage {
+    /// The service writes to it.
+    pub produce: bool,
+    /// The service reads from it.
+    pub consume: bool,
+}
+
+/// The settings a topic should have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TopicSpec {
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Replication factor.
+    pub replicas: i32,
+    /// Declared topic configs, normalized (`retention.ms=7d` is `604800000`).
+    pub config: BTreeMap<String, String>,
+}
+
+impl TopicSpec {
+    /// `min.insync.replicas` as declared, if it is.
+    pub fn min_insync_replicas(&self) -> Option<i32> {
+        self.config
+            .get("min.insync.replicas")
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// One declared topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Topic {
+    /// Topic name.
+    pub name: String,
+    /// Resolved settings: built-in defaults, then `KAFKA_TOPIC_DEFAULTS`, then the declaration.
+    pub spec: TopicSpec,
+    /// How the service uses it.
+    pub usage: Usage,
+}
+
+impl Topic {
+    /// The declaration in the list grammar, with every resolved setting spelt out.
+    pub fn to_declaration(&self) -> String {
+        let mut out = format!(
+            "{}(partitions={}, replicas={}",
+            self.name, self.spec.partitions, self.spec.replicas
+        );
+        for (k, v) in &self.spec.config {
+            out.push_str(&format!(", {k}={}", render_value(v)));
+        }
+        out.push(')');
+        out
+    }
+}
+
+/// Security settings for the connection to the brokers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Security {
+    /// `security.protocol` (lowercase), if set.
+    pub protocol: Option<String>,
+    /// `sasl.mechanism`, if set.
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name.
+    pub sasl_username: Option<String>,
+    /// SASL password, from `KAFKA_SASL_PASSWORD` or the file `KAFKA_SASL_PASSWORD_FILE` names.
+    pub sasl_password: Option<Secret>,
+    /// CA certificate location.
+    pub ssl_ca_location: Option<String>,
+    /// Client certificate location.
+    pub ssl_certificate_location: Option<String>,
+    /// Client key location.
+    pub ssl_key_location: Option<String>,
+}
+
+impl Security {
+    /// The librdkafka properties these settings stand for.
+    pub fn client_properties(&self) -> Vec<(&'static str, &str)> {
+        let plain = [
+            ("security.protocol", &self.protocol),
+            ("sasl.mechanism", &self.sasl_mechanism),
+            ("sasl.username", &self.sasl_username),
+            ("ssl.ca.location", &self.ssl_ca_location),
+            ("ssl.certificate.location", &self.ssl_certificate_location),
+            ("ssl.key.location", &self.ssl_key_location),
+        ];
+        let mut out: Vec<(&'static str, &str)> = plain
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+            .collect();
+        if let Some(p) = &self.sasl_password {
+            out.push(("sasl.password", p.expose()));
+        }
+        out
+    }
+}
+
+/// Everything a service declared about Kafka, validated.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Bootstrap brokers.
+    pub bootstrap_servers: String,
+    /// Client id sent to the brokers.
+    pub client_id: String,
+    /// Logical service name.
+    pub app: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// Static membership instance id.
+    pub group_instance_id: Option<String>,
+    /// Connection security.
+    pub security: Security,
+    /// Declared topics, sorted by name.
+    pub topics: Vec<Topic>,
+    /// Provisioning policy.
+    pub topic_policy: TopicPolicy,
+    /// Replicas above the broker count: fail or clamp.
+    pub replicas_mode: ReplicasMode,
+    /// Whether durability overrides are allowed.
+    pub durability: Durability,
+    /// Extra librdkafka properties from `KAFKA_CLIENT_*`.
+    pub client_properties: BTreeMap<String, String>,
+    /// Things that are allowed but probably not meant (logged at start-up).
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// The declared topic called `name`.
+    pub fn topic(&self, name: &str) -> Option<&Topic> {
+        self.topics.iter().find(|t| t.name == name)
+    }
+
+    /// Topics the service produces to.
+    pub fn produced_topics(&self) -> impl Iterator<Item = &Topic> {
+        self.topics.iter().filter(|t| t.usage.produce)
+    }
+
+    /// Topics the service consumes from.
+    pub fn consumed_topics(&self) -> impl Iterator<Item = &Topic> {
+        self.topics.iter().filter(|t| t.usage.consume)
+    }
+}

@@ -1,0 +1,518 @@
+//! From raw variable text to a validated [`Settings`]: every problem reported at once, before
+//! anything touches the network.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::error::{ConfigError, Problems};
+use super::grammar::{self, RawDecl};
+use super::model::{
+    DEFAULT_PARTITIONS, DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, ReplicasMode, Security,
+    Settings, Topic, TopicPolicy, TopicSpec, Usage,
+};
+use super::vars::{self, RawVars};
+use super::{Secret, client_properties, topic_keys};
+
+/// Largest partition count accepted in a declaration.
+const MAX_PARTITIONS: i64 = 100_000;
+/// Largest replication factor Kafka can represent.
+const MAX_REPLICAS: i64 = i16::MAX as i64;
+
+/// Settings written explicitly (before defaults), in normalized form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Explicit {
+    partitions: Option<i32>,
+    replicas: Option<i32>,
+    config: BTreeMap<String, String>,
+}
+
+impl Explicit {
+    fn is_empty(&self) -> bool {
+        self.partitions.is_none() && self.replicas.is_none() && self.config.is_empty()
+    }
+}
+
+/// Checks Kafka's topic-name rules.
+pub(crate) fn topic_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 249 {
+        return Some(format!(
+            "topic name `{name}` must be 1 to 249 characters long"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Some(format!("topic name `{name}` is not allowed"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Some(format!(
+            "topic name `{name}` contains `{c}`; only letters, digits, `.`, `_` and `-` are allowed"
+        ));
+    }
+    None
+}
+
+fn parse_int(
+    variable: &str,
+    key: &str,
+    value: &str,
+    lo: i64,
+    hi: i64,
+    problems: &mut Problems,
+) -> Option<i32> {
+    match value.trim().parse::<i64>() {
+        Ok(n) if (lo..=hi).contains(&n) => i32::try_from(n).ok(),
+        Ok(n) => {
+            problems.push(variable, format!("{key}={n} is out of range ({lo}..={hi})"));
+            None
+        }
+        Err(_) => {
+            problems.push(variable, format!("{key}=`{value}` is not an integer"));
+            None
+        }
+    }
+}
+
+/// Validates `key=value` settings of one declaration (or of the defaults).
+fn explicit_settings(
+    variable: &str,
+    context: &str,
+    settings: &[(String, String)],
+    problems: &mut Problems,
+) -> Explicit {
+    let mut out = Explicit::default();
+    let mut seen = HashMap::new();
+    for (key, value) in settings {
+        let key = key.trim();
+        if let Some(previous) = seen.insert(key.to_owned(), value.clone()) {
+            if previous != *value {
+                problems.push(
+                    variable,
+                    format!("{context}: `{key}` is set twice ({previous} and {value})"),
+                );
+            }
+        }
+        match key {
+            "partitions" => {
+                out.partitions = parse_int(variable, key, value, 1, MAX_PARTITIONS, problems)
+            }
+            "replicas" | "replication.factor" => {
+                out.replicas = parse_int(variable, key, value, 1, MAX_REPLICAS, problems);
+            }
+            k if topic_keys::is_known(k) => match topic_keys::normalize(k, value) {
+                Ok(v) => {
+                    out.config.insert(k.to_owned(), v);
+                }
+                Err(e) => problems.push(variable, format!("{context}: {k}: {e}")),
+            },
+            k => {
+                let hint = topic_keys::did_you_mean(k)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_else(|| "; see docs/declarations.md for the accepted keys".into());
+                problems.push(
+                    variable,
+                    format!("{context}: unknown topic setting `{k}`{hint}"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// One declaration with the variable it came from.
+struct Declared {
+    variable: &'static str,
+    name: String,
+    explicit: Explicit,
+    usage: Usage,
+}
+
+fn declarations(
+    variable: &'static str,
+    text: Option<&str>,
+    usage: Usage,
+    problems: &mut Problems,
+) -> Vec<Declared> {
+    let Some(text) = text else { return Vec::new() };
+    let raw: Vec<RawDecl> = match grammar::parse_list(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            problems.push(variable, e);
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for d in raw {
+        if let Some(p) = topic_name_problem(&d.topic) {
+            problems.push(variable, p);
+            continue;
+        }
+        let context = format!("topic `{}`", d.topic);
+        let explicit = explicit_settings(variable, &context, &d.settings, problems);
+        out.push(Declared {
+            variable,
+            name: d.topic,
+            explicit,
+            usage,
+        });
+    }
+    out
+}
+
+/// Merges declarations of the same topic; conflicting explicit settings are an error.
+fn merge(declared: Vec<Declared>, problems: &mut Problems) -> Vec<(String, Explicit, Usage)> {
+    let mut merged: BTreeMap<String, (Explicit, Usage, &'static str)> = BTreeMap::new();
+    for d in declared {
+        match merged.get_mut(&d.name) {
+            None => {
+                merged.insert(d.name, (d.explicit, d.usage, d.variable));
+            }
+            Some((explicit, usage, first)) => {
+                usage.produce |= d.usage.produce;
+                usage.consume |= d.usage.consume;
+                let conflict =
+                    |a: Option<i32>, b: Option<i32>| matches!((a, b), (Some(x), Some(y)) if x != y);
+                let mut conflicts = Vec::new();
+                if conflict(explicit.partitions, d.explicit.partitions) {
+                    conflicts.push("partitions".to_owned());
+                }
+                if conflict(explicit.replicas, d.explicit.replicas) {
+                    conflicts.push("replicas".to_owned());
+                }
+                for (k, v) in &d.explicit.config {
+                    if explicit.config.get(k).is_some_and(|old| old != v) {
+                        conflicts.push(k.clone());
+                    }
+                }
+                if conflicts.is_empty() {
+                    explicit.partitions = explicit.partitions.or(d.explicit.partitions);
+                    explicit.replicas = explicit.replicas.or(d.explicit.replicas);
+                    for (k, v) in d.explicit.config {
+                        explicit.config.entry(k).or_insert(v);
+                    }
+                } else if !d.explicit.is_empty() {
+                    problems.push(
+                        d.variable,
+                        format!(
+                            "topic `{}` is also declared in {first} with different {}",
+                            d.name,
+                            conflicts.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(name, (e, u, _))| (name, e, u))
+        .collect()
+}
+
+fn one_of<T: Copy>(
+    variable: &str,
+    value: Option<&str>,
+    options: &[(&str, T)],
+    default: T,
+    problems: &mut Problems,
+) -> T {
+    let Some(value) = value else { return default };
+    let v = value.trim().to_ascii_lowercase();
+    match options.iter().find(|(name, _)| *name == v) {
+        Some((_, t)) => *t,
+        None => {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            problems.push(
+                variable,
+                format!("`{value}` is not one of {}", names.join(", ")),
+            );
+            default
+        }
+    }
+}
+
+fn security(raw: &RawVars, problems: &mut Problems) -> Security {
+    let protocol = raw
+        .security_protocol
+        .as_deref()
+        .map(|p| p.trim().to_ascii_lowercase());
+    if let Some(p) = &protocol {
+        if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&p.as_str()) {
+            problems.push(
+                vars::SECURITY_PROTOCOL,
+                format!("`{p}` is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
+            );
+        }
+    }
+    let mechanism = raw
+        .sasl_mechanism
+        .as_deref()
+        .map(|m| m.trim().to_ascii_uppercase());
+    if let Some(m) = &mechanism {
+        if ![
+            "PLAIN",
+            "SCRAM-SHA-256",
+            "SCRAM-SHA-512",
+            "GSSAPI",
+            "OAUTHBEARER",
+        ]
+        .contains(&m.as_str())
+        {
+            problems.push(
+                vars::SASL_MECHANISM,
+                format!(
+                    "`{m}` is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER"
+                ),
+            );
+        }
+    }
+    let password = match (&raw.sasl_password, &raw.sasl_password_file) {
+        (Some(_), Some(_)) => {
+            problems.push(
+                vars::SASL_PASSWORD_FILE,
+                format!(
+                    "set either {} or {}, not both",
+                    vars::SASL_PASSWORD,
+                    vars::SASL_PASSWORD_FILE
+                ),
+            );
+            None
+        }
+        (Some(p), None) => Some(p.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(s) => Some(Secret::new(s.trim_end_matches(['\n', '\r']))),
+            Err(e) => {
+                problems.push(
+                    vars::SASL_PASSWORD_FILE,
+                    format!("cannot read `{path}`: {e}"),
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let sasl_protocol = protocol.as_deref().is_some_and(|p| p.starts_with("sasl"));
+    if mechanism.is_some() && !sasl_protocol {
+        problems.push(
+            vars::SASL_MECHANISM,
+            "is set but KAFKA_SECURITY_PROTOCOL is not sasl_plaintext or sasl_ssl",
+        );
+    }
+    let needs_credentials = mechanism
+        .as_deref()
+        .is_some_and(|m| m == "PLAIN" || m.starts_with("SCRAM"));
+    if needs_credentials {
+        if raw.sasl_username.is_none() {
+            problems.push(
+                vars::SASL_USERNAME,
+                format!("is required with {}", vars::SASL_MECHANISM),
+            );
+        }
+        if password.is_none() && raw.sasl_password_file.is_none() {
+            problems.push(
+                vars::SASL_PASSWORD,
+                format!(
+                    "{} or {} is required with {}",
+                    vars::SASL_PASSWORD,
+                    vars::SASL_PASSWORD_FILE,
+                    vars::SASL_MECHANISM
+                ),
+            );
+        }
+    }
+    if raw.ssl_key_location.is_some() != raw.ssl_certificate_location.is_some() {
+        problems.push(
+            vars::SSL_KEY_LOCATION,
+            format!(
+                "{} and {} go together (mutual TLS)",
+                vars::SSL_CERTIFICATE_LOCATION,
+                vars::SSL_KEY_LOCATION
+            ),
+        );
+    }
+    Security {
+        protocol,
+        sasl_mechanism: mechanism,
+        sasl_username: raw.sasl_username.clone(),
+        sasl_password: password,
+        ssl_ca_location: raw.ssl_ca_location.clone(),
+        ssl_certificate_location: raw.ssl_certificate_location.clone(),
+        ssl_key_location: raw.ssl_key_location.clone(),
+    }
+}
+
+/// Validates the raw contract into [`Settings`].
+pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
+    let mut problems = Problems::default();
+    let mut warnings = Vec::new();
+
+    let bootstrap_servers = match raw.bootstrap_servers.as_deref().map(str::trim) {
+        Some(b) => {
+            for server in b.split(',').map(str::trim) {
+                let ok = server.rsplit_once(':').is_some_and(|(host, port)| {
+                    !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+                });
+                if !ok {
+                    problems.push(
+                        vars::BOOTSTRAP_SERVERS,
+                        format!("`{server}` is not host:port"),
+                    );
+                }
+            }
+            b.to_owned()
+        }
+        None => {
+            problems.push(
+                vars::BOOTSTRAP_SERVERS,
+                "is required (e.g. my-cluster-kafka-bootstrap:9092)",
+            );
+            String::new()
+        }
+    };
+    let client_id = raw
+        .client_id
+        .clone()
+        .or_else(|| raw.hostname.clone())
+        .unwrap_or_else(|| "kafkadeps".to_owned());
+    let app = raw.app.clone().unwrap_or_else(|| client_id.clone());
+    let group_id = raw.group_id.clone().unwrap_or_else(|| app.clone());
+
+    let topic_policy = one_of(
+        vars::TOPIC_POLICY,
+        raw.topic_policy.as_deref(),
+        &[
+            ("create", TopicPolicy::Create),
+            ("reconcile", TopicPolicy::Reconcile),
+            ("verify", TopicPolicy::Verify),
+        ],
+        TopicPolicy::Create,
+        &mut problems,
+    );
+    let replicas_mode = one_of(
+        vars::TOPIC_REPLICAS,
+        raw.topic_replicas.as_deref(),
+        &[
+            ("strict", ReplicasMode::Strict),
+            ("clamp", ReplicasMode::Clamp),
+        ],
+        ReplicasMode::Strict,
+        &mut problems,
+    );
+    let durability = one_of(
+        vars::DURABILITY,
+        raw.durability.as_deref(),
+        &[
+            ("strict", Durability::Strict),
+            ("relaxed", Durability::Relaxed),
+        ],
+        Durability::Strict,
+        &mut problems,
+    );
+    let security = security(&raw, &mut problems);
+
+    let defaults = match raw.topic_defaults.as_deref().map(grammar::parse_settings) {
+        None => Explicit::default(),
+        Some(Ok(settings)) => {
+            explicit_settings(vars::TOPIC_DEFAULTS, "defaults", &settings, &mut problems)
+        }
+        Some(Err(e)) => {
+            problems.push(vars::TOPIC_DEFAULTS, e);
+            Explicit::default()
+        }
+    };
+
+    let both = Usage {
+        produce: true,
+        consume: true,
+    };
+    let mut declared = declarations(vars::TOPIC, raw.topic.as_deref(), both, &mut problems);
+    if declared.len() > 1 {
+        problems.push(
+            vars::TOPIC,
+            "declares one topic; use KAFKA_PRODUCES / KAFKA_CONSUMES for several",
+        );
+    }
+    declared.extend(declarations(
+        vars::PRODUCES,
+        raw.produces.as_deref(),
+        Usage {
+            produce: true,
+            consume: false,
+        },
+        &mut problems,
+    ));
+    declared.extend(declarations(
+        vars::CONSUMES,
+        raw.consumes.as_deref(),
+        Usage {
+            produce: false,
+            consume: true,
+        },
+        &mut problems,
+    ));
+
+    let mut topics = Vec::new();
+    for (name, explicit, usage) in merge(declared, &mut problems) {
+        let mut config: BTreeMap<String, String> = DEFAULT_TOPIC_CONFIG
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        config.extend(defaults.config.clone());
+        config.extend(explicit.config);
+        let spec = TopicSpec {
+            partitions: explicit
+                .partitions
+                .or(defaults.partitions)
+                .unwrap_or(DEFAULT_PARTITIONS),
+            replicas: explicit
+                .replicas
+                .or(defaults.replicas)
+                .unwrap_or(DEFAULT_REPLICAS),
+            config,
+        };
+        if let Some(min_isr) = spec.min_insync_replicas() {
+            if min_isr > spec.replicas {
+                problems.push(
+                    if usage.produce { vars::PRODUCES } else { vars::CONSUMES },
+                    format!("topic `{name}`: min.insync.replicas={min_isr} is greater than replicas={}; no write could ever succeed", spec.replicas),
+                );
+            } else if min_isr == spec.replicas && replicas_mode == ReplicasMode::Strict {
+                warnings.push(format!(
+                    "topic `{name}`: min.insync.replicas equals replicas ({min_isr}): no broker may fail without blocking writes"
+                ));
+            }
+        }
+        topics.push(Topic { name, spec, usage });
+    }
+
+    // Kafka refuses topics whose names collide once `.` and `_` are folded (metric names).
+    let mut folded: BTreeMap<String, &str> = BTreeMap::new();
+    for t in &topics {
+        if let Some(other) = folded.insert(t.name.replace('.', "_"), &t.name) {
+            warnings.push(format!("topics `{other}` and `{}` collide once `.` and `_` are folded; Kafka refuses to create both", t.name));
+        }
+    }
+    if raw.group_id.is_none() && raw.app.is_none() && topics.iter().any(|t| t.usage.consume) {
+        warnings.push(format!(
+            "neither {} nor {} is set: the consumer group defaults to the client id `{group_id}`, so each replica may form its own group",
+            vars::GROUP_ID, vars::APP
+        ));
+    }
+
+    let client_properties =
+        client_properties::resolve(&raw.client_properties, durability, &mut problems);
+    problems.into_result(Settings {
+        bootstrap_servers,
+        client_id,
+        app,
+        group_id,
+        group_instance_id: raw.group_instance_id,
+        security,
+        topics,
+        topic_policy,
+        replicas_mode,
+        durability,
+        client_properties,
+        warnings,
+    })
+}

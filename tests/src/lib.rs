@@ -1,0 +1,142 @@
+//! Shared helpers for the integration tests: where the real cluster is, unique names, the
+//! `scripts/kafka.sh` fault helpers, and polling with deadlines.
+//!
+//! The tests expect the 3-broker cluster of `scripts/kafka.sh up --brokers 3` unless
+//! `KAFKA_BOOTSTRAP_SERVERS` points elsewhere (then fault tests that kill brokers are skipped
+//! unless `KAFKADEPS_TEST_FAULTS=1`, since they can only kill brokers this checkout started).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// Bootstrap list of the 3-broker cluster started by `scripts/kafka.sh up --brokers 3`.
+pub const LOCAL_CLUSTER: &str = "127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092";
+
+/// The cluster under test: `KAFKA_BOOTSTRAP_SERVERS`, or the local 3-broker cluster.
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| LOCAL_CLUSTER.to_owned())
+}
+
+/// Whether tests may kill and restart brokers (only the local cluster of `scripts/kafka.sh`).
+pub fn faults_enabled() -> bool {
+    std::env::var("KAFKADEPS_TEST_FAULTS")
+        .map_or_else(|_| bootstrap() == LOCAL_CLUSTER, |v| v == "1")
+}
+
+/// A name nobody else uses: `<prefix>-<uuid>`, so tests run in parallel and repeatedly.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The checkout's root directory.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// Runs `scripts/kafka.sh <args>` and panics with its output when it fails.
+pub fn kafka_sh(args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/kafka.sh"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/kafka.sh: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "scripts/kafka.sh {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or panics with `what` after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A plain rdkafka admin client for test set-up and assertions.
+pub fn admin() -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("admin client")
+}
+
+/// A plain rdkafka consumer used only to read cluster metadata.
+pub fn metadata_client() -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("metadata client")
+}
+
+/// Number of brokers the cluster reports.
+pub fn broker_count() -> usize {
+    metadata_client()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata")
+        .brokers()
+        .len()
+}
+
+/// Creates `topic` with raw rdkafka and waits until every partition has a leader.
+pub async fn create_topic(topic: &str, partitions: i32, replicas: i32, config: &[(&str, &str)]) {
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas));
+    for (k, v) in config {
+        new = new.set(k, v);
+    }
+    let res = admin()
+        .create_topics([&new], &AdminOptions::new())
+        .await
+        .expect("create_topics");
+    for r in res {
+        r.expect("topic created");
+    }
+    wait_for_leaders(topic, partitions as usize).await;
+}
+
+/// Waits until `topic` has `partitions` partitions, each with a leader.
+pub async fn wait_for_leaders(topic: &str, partitions: usize) {
+    let client = metadata_client();
+    eventually(
+        Duration::from_secs(60),
+        "every partition has a leader",
+        || {
+            let md = client
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .ok();
+            async move {
+                let md = md?;
+                let t = md.topics().first()?;
+                (t.error().is_none()
+                    && t.partitions().len() == partitions
+                    && t.partitions().iter().all(|p| p.leader() >= 0))
+                .then_some(())
+            }
+        },
+    )
+    .await;
+}
