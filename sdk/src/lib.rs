@@ -5,3 +5,5 @@
 //! the declared settings and hands out durable producers and consumers.
 
 pub mod config;
+mod connection;
+pub mod topics;

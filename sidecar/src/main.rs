@@ -1,1 +1,80 @@
-fn main() {}
+//! `kafkadeps-sidecar`: kafkadeps for services in any language.
+//!
+//! Subcommands: `plan` (show what `ensure` would do), `ensure` (make the cluster match the
+//! declarations; the init-container mode). Exit codes are documented in `docs/declarations.md`.
+
+mod exit;
+mod provision;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// kafkadeps for services in any language.
+#[derive(Debug, Parser)]
+#[command(name = "kafkadeps-sidecar", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format of `plan` and `ensure`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    /// One line per topic and key, readable at a glance.
+    Text,
+    /// JSON for machines.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print what `ensure` would do: `+` create, `~` change, `!` drift left alone, `=` unchanged.
+    Plan {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// How long to wait for the cluster.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Make the cluster match the declarations under KAFKA_TOPIC_POLICY, wait for leaders.
+    Ensure {
+        /// How long to keep trying while the cluster is unavailable.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kafkadeps-sidecar: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::SOFTWARE);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Plan { output, timeout } => provision::plan(output, timeout).await,
+            Command::Ensure { timeout, output } => provision::ensure(output, timeout).await,
+        }
+    });
+    ExitCode::from(code)
+}

@@ -140,3 +140,55 @@ pub async fn wait_for_leaders(topic: &str, partitions: usize) {
     )
     .await;
 }
+
+/// Path of a binary of the workspace, built next to the test executable
+/// (`scripts/test.sh` builds them with `cargo build --workspace --bins` first).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join(name))
+        .expect("target dir");
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Describes `topic`: (partitions, replication factor, configs).
+pub async fn describe_topic(
+    topic: &str,
+) -> (usize, usize, std::collections::BTreeMap<String, String>) {
+    use rdkafka::admin::ResourceSpecifier;
+    let md = metadata_client()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let t = &md.topics()[0];
+    assert!(
+        t.error().is_none(),
+        "topic {topic} not found: {:?}",
+        t.error()
+    );
+    let replicas = t
+        .partitions()
+        .iter()
+        .map(|p| p.replicas().len())
+        .min()
+        .unwrap_or(0);
+    let configs = admin()
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describe_configs")
+        .remove(0)
+        .expect("config resource");
+    let config = configs
+        .entries
+        .into_iter()
+        .filter_map(|e| e.value.map(|v| (e.name, v)))
+        .collect();
+    (t.partitions().len(), replicas, config)
+}

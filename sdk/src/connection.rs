@@ -1,0 +1,81 @@
+//! librdkafka client configuration shared by every client kafkadeps creates.
+
+use rdkafka::ClientConfig;
+
+use crate::config::Settings;
+
+/// Which client a configuration is for; decides which escape-hatch properties apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Admin,
+    Producer,
+    Consumer,
+}
+
+/// Properties that only make sense for one role (librdkafka warns when given to another).
+fn applies_to(property: &str, role: Role) -> bool {
+    const CONSUMER_ONLY: &[&str] = &[
+        "auto.offset.reset",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "isolation.level",
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "fetch.",
+        "partition.assignment.strategy",
+        "group.",
+        "check.crcs",
+        "queued.",
+        "auto.commit.interval.ms",
+    ];
+    const PRODUCER_ONLY: &[&str] = &[
+        "acks",
+        "request.required.acks",
+        "enable.idempotence",
+        "linger.ms",
+        "queue.buffering.",
+        "batch.",
+        "compression.",
+        "message.timeout.ms",
+        "delivery.timeout.ms",
+        "retries",
+        "message.send.max.retries",
+        "retry.backoff",
+        "transaction",
+        "partitioner",
+        "sticky.partitioning",
+        "max.in.flight",
+    ];
+    let matches = |list: &[&str]| list.iter().any(|p| property.starts_with(p));
+    match role {
+        Role::Admin => !matches(CONSUMER_ONLY) && !matches(PRODUCER_ONLY),
+        Role::Producer => !matches(CONSUMER_ONLY),
+        Role::Consumer => !matches(PRODUCER_ONLY),
+    }
+}
+
+/// Bootstrap, client id, security, the role's `defaults`, then the `KAFKA_CLIENT_*` properties
+/// that apply to `role` (which may override a default only when the durability guard let them).
+pub(crate) fn client_config(
+    settings: &Settings,
+    role: Role,
+    defaults: &[(&str, &str)],
+) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("client.id", &settings.client_id);
+    for (k, v) in defaults {
+        config.set(*k, *v);
+    }
+    for (k, v) in settings.security.client_properties() {
+        config.set(k, v);
+    }
+    for (k, v) in &settings.client_properties {
+        if applies_to(k, role) {
+            config.set(k, v);
+        }
+    }
+    config
+}

@@ -1,0 +1,149 @@
+//! What the cluster has: brokers, and for each declared topic its partitions, replication factor
+//! and configs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::ProvisionError;
+
+/// One existing topic as the cluster reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LiveTopic {
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Replication factor (the smallest replica set over the partitions).
+    pub replicas: i32,
+    /// Every config entry the broker reports, by key.
+    pub config: BTreeMap<String, String>,
+    /// Partitions without a leader right now.
+    pub leaderless_partitions: usize,
+}
+
+/// The part of the cluster provisioning looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ClusterState {
+    /// Number of live brokers.
+    pub brokers: usize,
+    /// Declared topics that exist, by name.
+    pub topics: BTreeMap<String, LiveTopic>,
+}
+
+impl ClusterState {
+    /// A state for planning without a cluster (tests, previews).
+    pub fn new(brokers: usize, topics: BTreeMap<String, LiveTopic>) -> Self {
+        Self { brokers, topics }
+    }
+}
+
+impl LiveTopic {
+    /// A live topic for planning without a cluster.
+    pub fn new(partitions: i32, replicas: i32, config: BTreeMap<String, String>) -> Self {
+        Self {
+            partitions,
+            replicas,
+            config,
+            leaderless_partitions: 0,
+        }
+    }
+}
+
+pub(crate) type Admin = Arc<AdminClient<DefaultClientContext>>;
+
+/// Reads metadata of `names` (blocking librdkafka call, run off the async threads).
+async fn metadata(
+    admin: &Admin,
+    timeout: Duration,
+) -> Result<rdkafka::metadata::Metadata, KafkaError> {
+    let admin = Arc::clone(admin);
+    tokio::task::spawn_blocking(move || admin.inner().fetch_metadata(None, timeout))
+        .await
+        .unwrap_or_else(|_| Err(KafkaError::Canceled))
+}
+
+/// Describes the cluster as far as `names` are concerned.
+pub(crate) async fn describe(
+    admin: &Admin,
+    names: &[String],
+    timeout: Duration,
+) -> Result<ClusterState, ProvisionError> {
+    let md = metadata(admin, timeout)
+        .await
+        .map_err(ProvisionError::unavailable)?;
+    let brokers = md.brokers().len();
+    if brokers == 0 {
+        return Err(ProvisionError::Unavailable(
+            "the cluster reports no brokers".into(),
+        ));
+    }
+    let mut topics = BTreeMap::new();
+    for t in md.topics() {
+        if !names.iter().any(|n| n == t.name()) || t.error().is_some() || t.partitions().is_empty()
+        {
+            continue;
+        }
+        let replicas = t
+            .partitions()
+            .iter()
+            .map(|p| p.replicas().len())
+            .min()
+            .unwrap_or(0);
+        let leaderless = t.partitions().iter().filter(|p| p.leader() < 0).count();
+        topics.insert(
+            t.name().to_owned(),
+            LiveTopic {
+                partitions: i32::try_from(t.partitions().len()).unwrap_or(i32::MAX),
+                replicas: i32::try_from(replicas).unwrap_or(i32::MAX),
+                config: BTreeMap::new(),
+                leaderless_partitions: leaderless,
+            },
+        );
+    }
+    if !topics.is_empty() {
+        let specs: Vec<ResourceSpecifier<'_>> =
+            topics.keys().map(|n| ResourceSpecifier::Topic(n)).collect();
+        let opts = AdminOptions::new().request_timeout(Some(timeout));
+        let results = admin
+            .describe_configs(specs.iter(), &opts)
+            .await
+            .map_err(ProvisionError::unavailable)?;
+        for (name, result) in topics
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .zip(results)
+        {
+            match result {
+                Ok(resource) => {
+                    if let Some(t) = topics.get_mut(&name) {
+                        t.config = resource
+                            .entries
+                            .into_iter()
+                            .filter_map(|e| e.value.map(|v| (e.name, v)))
+                            .collect();
+                    }
+                }
+                // Deleted (or not yet visible) between the metadata call and this one.
+                Err(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                    topics.remove(&name);
+                }
+                Err(code) => {
+                    return Err(ProvisionError::Kafka {
+                        operation: "describe topic configs",
+                        topic: name,
+                        code,
+                    });
+                }
+            }
+        }
+    }
+    Ok(ClusterState { brokers, topics })
+}

@@ -1,0 +1,12 @@
+//! Process exit codes (sysexits.h), a public interface documented in `docs/declarations.md`.
+
+/// Done.
+pub const OK: u8 = 0;
+/// `EX_USAGE`: the declarations are invalid; nothing was contacted.
+pub const INVALID_DECLARATIONS: u8 = 64;
+/// `EX_DATAERR`: verify-mode drift, or a conflict ensure cannot fix.
+pub const DRIFT_OR_CONFLICT: u8 = 65;
+/// `EX_UNAVAILABLE`: the cluster stayed unavailable until the timeout.
+pub const UNAVAILABLE: u8 = 69;
+/// `EX_SOFTWARE`: an internal error.
+pub const SOFTWARE: u8 = 70;
