@@ -4,6 +4,18 @@
 //! variables, pod annotations or a Helm include); kafkadeps makes sure those topics exist with
 //! the declared settings and hands out durable producers and consumers.
 
+pub mod codec;
 pub mod config;
 mod connection;
+pub mod consumer;
+mod kafka;
+pub mod producer;
+mod record;
 pub mod topics;
+
+pub use codec::{Codec, CodecError, Json};
+pub use config::{ConfigError, Declaration, Settings};
+pub use consumer::{ConsumeError, HandlerError};
+pub use kafka::{DEFAULT_ENSURE_TIMEOUT, Kafka, StartError};
+pub use producer::{Delivery, ProduceError, Producer};
+pub use record::{OutgoingRecord, Record};

@@ -46,12 +46,24 @@ fn text(out: &Output) -> String {
 
 #[tokio::test]
 async fn creates_then_is_idempotent() {
-    let (a, b) = (unique("prov-create-a"), unique("prov-create-b"));
+    let (a, b, c) = (
+        unique("prov-create-a"),
+        unique("prov-create-b"),
+        unique("prov-create-c"),
+    );
     let produces = format!("{a}(partitions=4, retention.ms=7d), {b}(cleanup.policy=compact)");
-    let p = provisioner(&[("KAFKA_PRODUCES", &produces)]);
+    let p = provisioner(&[("KAFKA_PRODUCES", &produces), ("KAFKA_CONSUMES", &c)]);
     let report = p.ensure(TIMEOUT).await.expect("ensure");
     assert_eq!(report.outcomes[&a], TopicOutcome::Created);
     assert_eq!(report.outcomes[&b], TopicOutcome::Created);
+    assert_eq!(report.outcomes[&c], TopicOutcome::Created);
+    let dlq = format!("{c}.dlq");
+    assert_eq!(
+        report.outcomes[&dlq],
+        TopicOutcome::Created,
+        "a consumed topic gets its dead-letter topic"
+    );
+    assert_eq!(describe_topic(&dlq).await.1, 3);
     let (partitions, replicas, config) = describe_topic(&a).await;
     assert_eq!((partitions, replicas), (4, 3));
     assert_eq!(config["retention.ms"], "604800000");
@@ -82,17 +94,17 @@ async fn creates_then_is_idempotent() {
 #[tokio::test]
 async fn grows_partitions_and_never_shrinks() {
     let t = unique("prov-grow");
-    provisioner(&[("KAFKA_TOPIC", &format!("{t}(partitions=2)"))])
+    provisioner(&[("KAFKA_PRODUCES", &format!("{t}(partitions=2)"))])
         .ensure(TIMEOUT)
         .await
         .expect("create");
-    let report = provisioner(&[("KAFKA_TOPIC", &format!("{t}(partitions=5)"))])
+    let report = provisioner(&[("KAFKA_PRODUCES", &format!("{t}(partitions=5)"))])
         .ensure(TIMEOUT)
         .await
         .expect("grow");
     assert_eq!(report.outcomes[&t], TopicOutcome::Updated);
     assert_eq!(describe_topic(&t).await.0, 5);
-    let shrink = provisioner(&[("KAFKA_TOPIC", &format!("{t}(partitions=1)"))])
+    let shrink = provisioner(&[("KAFKA_PRODUCES", &format!("{t}(partitions=1)"))])
         .ensure(TIMEOUT)
         .await
         .expect("no shrink");
@@ -122,7 +134,7 @@ async fn create_reports_drift_and_reconcile_fixes_only_declared_keys() {
     .await;
 
     let decl = format!("{t}(retention.ms=1d)");
-    let create = provisioner(&[("KAFKA_TOPIC", &decl)])
+    let create = provisioner(&[("KAFKA_PRODUCES", &decl)])
         .ensure(TIMEOUT)
         .await
         .expect("create policy");
@@ -138,10 +150,13 @@ async fn create_reports_drift_and_reconcile_fixes_only_declared_keys() {
         "create does not alter configs"
     );
 
-    let reconcile = provisioner(&[("KAFKA_TOPIC", &decl), ("KAFKA_TOPIC_POLICY", "reconcile")])
-        .ensure(TIMEOUT)
-        .await
-        .expect("reconcile");
+    let reconcile = provisioner(&[
+        ("KAFKA_PRODUCES", &decl),
+        ("KAFKA_TOPIC_POLICY", "reconcile"),
+    ])
+    .ensure(TIMEOUT)
+    .await
+    .expect("reconcile");
     assert_eq!(reconcile.outcomes[&t], TopicOutcome::Updated);
     assert!(
         reconcile.remaining.drift().next().is_none(),
@@ -160,7 +175,7 @@ async fn create_reports_drift_and_reconcile_fixes_only_declared_keys() {
 #[tokio::test]
 async fn verify_fails_on_missing_topic_and_drift() {
     let t = unique("prov-verify");
-    let err = provisioner(&[("KAFKA_TOPIC", &t), ("KAFKA_TOPIC_POLICY", "verify")])
+    let err = provisioner(&[("KAFKA_PRODUCES", &t), ("KAFKA_TOPIC_POLICY", "verify")])
         .ensure(TIMEOUT)
         .await
         .unwrap_err();
@@ -169,7 +184,7 @@ async fn verify_fails_on_missing_topic_and_drift() {
 
     let out = sidecar(
         &["ensure", "--timeout", "30s"],
-        &[("KAFKA_TOPIC", &t), ("KAFKA_TOPIC_POLICY", "verify")],
+        &[("KAFKA_PRODUCES", &t), ("KAFKA_TOPIC_POLICY", "verify")],
     );
     assert_eq!(out.status.code(), Some(65), "{}", text(&out));
     create_topic(
@@ -184,13 +199,13 @@ async fn verify_fails_on_missing_topic_and_drift() {
     .await;
     let out = sidecar(
         &["ensure", "--timeout", "30s"],
-        &[("KAFKA_TOPIC", &t), ("KAFKA_TOPIC_POLICY", "verify")],
+        &[("KAFKA_PRODUCES", &t), ("KAFKA_TOPIC_POLICY", "verify")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = sidecar(
         &["ensure"],
         &[
-            ("KAFKA_TOPIC", &format!("{t}(retention.ms=2d)")),
+            ("KAFKA_PRODUCES", &format!("{t}(retention.ms=2d)")),
             ("KAFKA_TOPIC_POLICY", "verify"),
         ],
     );
@@ -204,7 +219,7 @@ async fn replicas_above_brokers_error_or_clamp() {
     let t = unique("prov-replicas");
     let too_many = (brokers + 2).to_string();
     let decl = format!("{t}(replicas={too_many}, min.insync.replicas=2)");
-    let err = provisioner(&[("KAFKA_TOPIC", &decl)])
+    let err = provisioner(&[("KAFKA_PRODUCES", &decl)])
         .ensure(TIMEOUT)
         .await
         .unwrap_err();
@@ -214,10 +229,10 @@ async fn replicas_above_brokers_error_or_clamp() {
             "topic `{t}` declares {too_many} replicas but the cluster has {brokers} broker(s); lower replicas, or set KAFKA_TOPIC_REPLICAS=clamp for development"
         )
     );
-    let out = sidecar(&["ensure"], &[("KAFKA_TOPIC", &decl)]);
+    let out = sidecar(&["ensure"], &[("KAFKA_PRODUCES", &decl)]);
     assert_eq!(out.status.code(), Some(65), "{}", text(&out));
 
-    let report = provisioner(&[("KAFKA_TOPIC", &decl), ("KAFKA_TOPIC_REPLICAS", "clamp")])
+    let report = provisioner(&[("KAFKA_PRODUCES", &decl), ("KAFKA_TOPIC_REPLICAS", "clamp")])
         .ensure(TIMEOUT)
         .await
         .expect("clamp");
@@ -263,7 +278,7 @@ async fn cli_plan_text_json_and_exit_codes() {
         .args(["ensure", "--timeout", "2s"])
         .env_clear()
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-        .env("KAFKA_TOPIC", &t)
+        .env("KAFKA_PRODUCES", &t)
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(69), "{}", text(&out));

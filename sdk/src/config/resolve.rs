@@ -11,6 +11,7 @@ use super::model::{
 };
 use super::vars::{self, RawVars};
 use super::{Secret, client_properties, topic_keys};
+use crate::consumer::DLQ_SUFFIX;
 
 /// Largest partition count accepted in a declaration.
 const MAX_PARTITIONS: i64 = 100_000;
@@ -484,6 +485,35 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         }
         topics.push(Topic { name, spec, usage });
     }
+
+    // Every consumed topic gets a dead-letter topic with the same settings, written by kafkadeps.
+    let consumed: Vec<(String, TopicSpec)> = topics
+        .iter()
+        .filter(|t| t.usage.consume)
+        .map(|t| (t.name.clone(), t.spec.clone()))
+        .collect();
+    for (name, spec) in consumed {
+        let dlq = format!("{name}{DLQ_SUFFIX}");
+        if let Some(p) = topic_name_problem(&dlq) {
+            problems.push(
+                vars::CONSUMES,
+                format!("dead-letter topic of `{name}`: {p}"),
+            );
+            continue;
+        }
+        match topics.iter_mut().find(|t| t.name == dlq) {
+            Some(declared) => declared.usage.produce = true,
+            None => topics.push(Topic {
+                name: dlq,
+                spec,
+                usage: Usage {
+                    produce: true,
+                    consume: false,
+                },
+            }),
+        }
+    }
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
 
     // Kafka refuses topics whose names collide once `.` and `_` are folded (metric names).
     let mut folded: BTreeMap<String, &str> = BTreeMap::new();

@@ -54,7 +54,21 @@ fn layers_builtin_then_defaults_then_declaration() {
     assert_eq!(s.group_id, "billing");
     assert_eq!(s.topic_policy, TopicPolicy::Reconcile);
     let names: Vec<_> = s.topics.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["orders.audit", "orders.v1", "payments.v1"]);
+    assert_eq!(
+        names,
+        [
+            "orders.audit",
+            "orders.v1",
+            "payments.v1",
+            "payments.v1.dlq"
+        ]
+    );
+    let dlq = s.topic("payments.v1.dlq").unwrap();
+    assert!(
+        dlq.usage.produce && !dlq.usage.consume,
+        "the dead-letter topic is written by kafkadeps"
+    );
+    assert_eq!(dlq.spec, s.topic("payments.v1").unwrap().spec);
     let v1 = s.topic("orders.v1").unwrap();
     assert_eq!(v1.spec.partitions, 12);
     assert_eq!(v1.spec.config["retention.ms"], "604800000");

@@ -1,5 +1,5 @@
 //! Topic provisioning: compare declarations with the live cluster ([`plan`]) and make the cluster
-//! match ([`ensure`]) under the declared [`TopicPolicy`](crate::config::TopicPolicy).
+//! match ([`Provisioner::ensure`]) under the declared [`TopicPolicy`](crate::config::TopicPolicy).
 //!
 //! * `create` creates missing topics (one batched call) and grows partitions; drift is reported.
 //! * `reconcile` also sets declared config keys (only those) to their declared values.

@@ -452,7 +452,12 @@ mod tests {
         assert!(p.fails_policy());
         assert!(
             p.to_string()
-                .starts_with("! gone  topic declared present, actual missing"),
+                .starts_with("! gone      topic declared present, actual missing"),
+            "{p}"
+        );
+        assert!(
+            p.to_string()
+                .contains("\n! gone.dlq  topic declared present"),
             "{p}"
         );
     }
@@ -472,7 +477,12 @@ mod tests {
         assert!(
             matches!(&p.topics[0].changes[0], Change::Create { replicas: 1, config, .. } if config["min.insync.replicas"] == "1")
         );
-        assert_eq!(p.warnings.len(), 1);
+        assert_eq!(
+            p.warnings.len(),
+            2,
+            "the topic and its dead-letter topic: {:?}",
+            p.warnings
+        );
         let p = plan(
             &settings(&[("KAFKA_TOPIC", "t"), ("KAFKA_TOPIC_REPLICAS", "clamp")]),
             &cluster(2, vec![]),

@@ -1,0 +1,72 @@
+//! Dead-letter records: the original key, payload and headers, plus the headers Spring Kafka's
+//! `DeadLetterPublishingRecoverer` writes, encoded the way it encodes them (partition as a 4-byte
+//! and offset/timestamp as 8-byte big-endian integers), so existing tooling reads them.
+
+use rdkafka::Message;
+use rdkafka::message::Timestamp;
+
+use super::handler::HandlerError;
+use crate::record::{OutgoingRecord, Record};
+
+/// Suffix of a consumed topic's dead-letter topic.
+pub const DLQ_SUFFIX: &str = ".dlq";
+
+/// Spring Kafka's dead-letter header names (`KafkaHeaders.DLT_*`).
+pub mod headers {
+    /// Topic the record was consumed from (UTF-8).
+    pub const ORIGINAL_TOPIC: &str = "kafka_dlt-original-topic";
+    /// Partition (4-byte big-endian).
+    pub const ORIGINAL_PARTITION: &str = "kafka_dlt-original-partition";
+    /// Offset (8-byte big-endian).
+    pub const ORIGINAL_OFFSET: &str = "kafka_dlt-original-offset";
+    /// Timestamp in ms (8-byte big-endian).
+    pub const ORIGINAL_TIMESTAMP: &str = "kafka_dlt-original-timestamp";
+    /// `CREATE_TIME` or `LOG_APPEND_TIME`.
+    pub const ORIGINAL_TIMESTAMP_TYPE: &str = "kafka_dlt-original-timestamp-type";
+    /// Consumer group (UTF-8).
+    pub const ORIGINAL_CONSUMER_GROUP: &str = "kafka_dlt-original-consumer-group";
+    /// Error type (here: `kafkadeps.retryable|permanent|poison`).
+    pub const EXCEPTION_FQCN: &str = "kafka_dlt-exception-fqcn";
+    /// Error message with its causes.
+    pub const EXCEPTION_MESSAGE: &str = "kafka_dlt-exception-message";
+}
+
+/// The dead-letter topic of `topic`.
+pub fn dlq_topic(topic: &str) -> String {
+    format!("{topic}{DLQ_SUFFIX}")
+}
+
+/// Builds the dead-letter record for `record`, which failed with `error` in `group`.
+pub(crate) fn dead_letter(record: &Record, group: &str, error: &HandlerError) -> OutgoingRecord {
+    let mut out = OutgoingRecord::new(dlq_topic(record.topic()));
+    if let Some(k) = record.key() {
+        out = out.key(k);
+    }
+    if let Some(p) = record.payload() {
+        out = out.payload(p.to_vec());
+    }
+    for (name, value) in record.headers() {
+        if !name.starts_with("kafka_dlt-") {
+            out = out.header(name, value.unwrap_or_default());
+        }
+    }
+    let (timestamp, kind) = match record.message().timestamp() {
+        Timestamp::CreateTime(t) => (t, "CREATE_TIME"),
+        Timestamp::LogAppendTime(t) => (t, "LOG_APPEND_TIME"),
+        Timestamp::NotAvailable => (-1, "NO_TIMESTAMP_TYPE"),
+    };
+    out.header(headers::ORIGINAL_TOPIC, record.topic())
+        .header(
+            headers::ORIGINAL_PARTITION,
+            record.partition().to_be_bytes(),
+        )
+        .header(headers::ORIGINAL_OFFSET, record.offset().to_be_bytes())
+        .header(headers::ORIGINAL_TIMESTAMP, timestamp.to_be_bytes())
+        .header(headers::ORIGINAL_TIMESTAMP_TYPE, kind)
+        .header(headers::ORIGINAL_CONSUMER_GROUP, group)
+        .header(
+            headers::EXCEPTION_FQCN,
+            format!("kafkadeps.{}", error.kind_name()),
+        )
+        .header(headers::EXCEPTION_MESSAGE, error.chain())
+}

@@ -1,0 +1,289 @@
+//! The consumer runtime: at-least-once, commits only after the handler finished.
+//!
+//! * Offsets are committed only for records whose handler returned (or that were dead-lettered),
+//!   periodically, and synchronously on partition revoke and on shutdown.
+//! * Records of a partition are handled in order; [`Ordering::Key`] runs different keys
+//!   concurrently while keeping per-key order.
+//! * Retryable failures are retried in place with bounded exponential backoff; after
+//!   `max_attempts`, or at once for permanent failures and poison records, the record goes to
+//!   `<topic>.dlq` with Spring Kafka's `kafka_dlt-*` headers, and consumption continues.
+//! * Cooperative-sticky assignment; optional static membership (`KAFKA_GROUP_INSTANCE_ID`).
+//! * Graceful shutdown on SIGTERM/SIGINT or a future of yours; fatal errors end `run` with an error.
+
+pub(crate) mod dead_letter;
+mod handler;
+mod options;
+mod poll_loop;
+mod tracker;
+mod worker;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::KafkaError;
+
+pub use dead_letter::{DLQ_SUFFIX, dlq_topic, headers as dlq_headers};
+pub use handler::{FailureKind, HandlerError};
+pub use options::{ConsumerOptions, Ordering};
+
+use crate::config::Settings;
+use crate::connection::{Role, client_config};
+use crate::producer::Producer;
+use crate::record::Record;
+use poll_loop::{Counters, LoopState, RuntimeContext};
+use worker::{DynHandler, Processing};
+
+/// The durable consumer defaults, applied before `KAFKA_CLIENT_*` properties.
+pub(crate) const DURABLE_CONSUMER: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("isolation.level", "read_committed"),
+    ("auto.offset.reset", "earliest"),
+    ("partition.assignment.strategy", "cooperative-sticky"),
+    ("enable.partition.eof", "false"),
+];
+
+/// Why the consumer stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumeError {
+    /// No topic is declared as consumed.
+    #[error("no topic is declared as consumed; set KAFKA_CONSUMES or KAFKA_TOPIC")]
+    NothingToConsume,
+    /// The consumer could not be created or subscribed.
+    #[error("cannot start the consumer")]
+    Kafka(#[source] KafkaError),
+    /// A fatal client error (fenced instance, poll interval exceeded, authentication).
+    #[error("fatal consumer error")]
+    Fatal(#[source] KafkaError),
+    /// The poll thread ended abnormally.
+    #[error("the consumer thread ended abnormally")]
+    Crashed,
+}
+
+/// Builds and runs a consumer of the declared topics. From [`crate::Kafka::consumer`].
+#[must_use]
+pub struct ConsumerBuilder {
+    settings: Arc<Settings>,
+    dlq: Producer,
+    options: ConsumerOptions,
+    topics: Vec<String>,
+    shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    signals: bool,
+}
+
+impl std::fmt::Debug for ConsumerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerBuilder")
+            .field("topics", &self.topics)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of a consumer, for tests and observability.
+#[derive(Debug, Clone)]
+pub struct ConsumerStats(Arc<Counters>);
+
+impl ConsumerStats {
+    /// Rebalance callbacks seen.
+    pub fn rebalances(&self) -> u64 {
+        self.0.rebalances.load(AtomicOrdering::Relaxed)
+    }
+    /// Partitions assigned now.
+    pub fn assigned_partitions(&self) -> u64 {
+        self.0.assigned.load(AtomicOrdering::Relaxed)
+    }
+    /// Successful commits.
+    pub fn commits_ok(&self) -> u64 {
+        self.0.commits_ok.load(AtomicOrdering::Relaxed)
+    }
+}
+
+impl ConsumerBuilder {
+    pub(crate) fn new(settings: Arc<Settings>, dlq: Producer) -> Self {
+        let topics = settings.consumed_topics().map(|t| t.name.clone()).collect();
+        Self {
+            settings,
+            dlq,
+            options: ConsumerOptions::default(),
+            topics,
+            shutdown: None,
+            signals: true,
+        }
+    }
+
+    /// Replaces all options.
+    pub fn options(mut self, options: ConsumerOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// Scheduling within a partition.
+    pub fn ordering(mut self, ordering: Ordering) -> Self {
+        self.options.ordering = ordering;
+        self
+    }
+    /// Attempts for retryable failures before dead-lettering.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.options.max_attempts = attempts.max(1);
+        self
+    }
+    /// First retry backoff (doubling up to the maximum).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.options.initial_backoff = initial;
+        self.options.max_backoff = max.max(initial);
+        self
+    }
+    /// How long shutdown waits for in-flight handlers.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.options.shutdown_grace = grace;
+        self
+    }
+    /// Consumes only these declared topics (default: all declared as consumed).
+    pub fn topics<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Self {
+        self.topics = topics.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Shuts down when `signal` completes (in addition to SIGTERM/SIGINT unless disabled).
+    pub fn shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.shutdown = Some(Box::pin(signal));
+        self
+    }
+    /// Does not install SIGTERM/SIGINT handlers (when the application handles signals).
+    pub fn without_signal_handlers(mut self) -> Self {
+        self.signals = false;
+        self
+    }
+
+    /// Runs `handler` for every record until shutdown. Returns `Ok` after a graceful shutdown,
+    /// an error when the consumer cannot go on.
+    pub async fn run<F, Fut>(self, handler: F) -> Result<(), ConsumeError>
+    where
+        F: Fn(Record) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        let (stats, running) = self.start(handler)?;
+        drop(stats);
+        running.await
+    }
+
+    /// Like [`ConsumerBuilder::run`], but returns the consumer's counters at once, with the
+    /// future that runs it.
+    pub fn start<F, Fut>(
+        self,
+        handler: F,
+    ) -> Result<
+        (
+            ConsumerStats,
+            impl Future<Output = Result<(), ConsumeError>> + Send,
+        ),
+        ConsumeError,
+    >
+    where
+        F: Fn(Record) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        if self.topics.is_empty() {
+            return Err(ConsumeError::NothingToConsume);
+        }
+        let handler: DynHandler = Arc::new(move |r| Box::pin(handler(r)));
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        let processing = Arc::new(Processing {
+            handler,
+            dlq: self.dlq.clone(),
+            group: self.settings.group_id.clone(),
+            options: self.options.clone(),
+            shutting_down: Arc::clone(&shutting_down),
+        });
+        let counters = Arc::new(Counters::default());
+        let context = RuntimeContext {
+            state: Mutex::new(Some(LoopState::new(
+                processing,
+                tokio::runtime::Handle::current(),
+            ))),
+            counters: Arc::clone(&counters),
+        };
+        let mut config = client_config(&self.settings, Role::Consumer, DURABLE_CONSUMER);
+        config.set("group.id", &self.settings.group_id);
+        if let Some(id) = &self.settings.group_instance_id {
+            config.set("group.instance.id", id);
+        }
+        let consumer: BaseConsumer<RuntimeContext> = config
+            .create_with_context(context)
+            .map_err(ConsumeError::Kafka)?;
+        let topics = self.topics;
+        let dlq = self.dlq;
+        let grace = self.options.shutdown_grace;
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let flag = Arc::clone(&shutting_down);
+        std::thread::Builder::new()
+            .name("kafkadeps-consumer".into())
+            .spawn(move || {
+                let result = poll_loop::run(consumer, &topics, &flag);
+                let _ = done_tx.send(result);
+            })
+            .map_err(|_| ConsumeError::Crashed)?;
+        let signals = self.signals;
+        let external = self.shutdown;
+        let running = async move {
+            let stop = async {
+                let external = async {
+                    match external {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = external => {}
+                    () = os_signal(signals) => {}
+                }
+            };
+            tokio::pin!(done_rx);
+            let result = tokio::select! {
+                r = &mut done_rx => r,
+                () = stop => {
+                    tracing::info!("Shutting down the consumer.");
+                    shutting_down.store(true, AtomicOrdering::SeqCst);
+                    done_rx.await
+                }
+            };
+            // Dead-letter records written during the run are acknowledged before returning.
+            if let Err(e) = dlq.flush(grace).await {
+                tracing::error!(error = %e, "Dead-letter producer not flushed at shutdown.");
+            }
+            result.unwrap_or(Err(ConsumeError::Crashed))
+        };
+        Ok((ConsumerStats(counters), running))
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (never, when `enabled` is false).
+pub(crate) async fn os_signal(enabled: bool) {
+    if !enabled {
+        return std::future::pending().await;
+    }
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,96 @@
+//! Tuning of the consumer runtime. The defaults suit most services.
+
+use std::time::Duration;
+
+/// How records of one partition are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Ordering {
+    /// One record of a partition at a time, in offset order (the default).
+    #[default]
+    Partition,
+    /// Records with different keys run concurrently (up to `lanes` per partition); records with
+    /// the same key stay in order. Commits never pass the lowest unfinished offset.
+    Key {
+        /// Concurrent records per partition.
+        lanes: usize,
+    },
+}
+
+/// Options of [`crate::consumer::ConsumerBuilder`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConsumerOptions {
+    /// Scheduling within a partition.
+    pub ordering: Ordering,
+    /// Attempts for a retryable failure before the record is dead-lettered (at least 1).
+    pub max_attempts: u32,
+    /// Backoff after the first failed attempt; doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// Upper bound of the backoff.
+    pub max_backoff: Duration,
+    /// How often finished offsets are committed (and always on revoke and shutdown).
+    pub commit_interval: Duration,
+    /// How long shutdown waits for handlers in flight.
+    pub shutdown_grace: Duration,
+    /// How long a revoke waits for the revoked partitions' handlers.
+    pub revoke_timeout: Duration,
+    /// Records buffered per lane before the partition is paused.
+    pub queue_per_lane: usize,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        Self {
+            ordering: Ordering::Partition,
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            commit_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(30),
+            revoke_timeout: Duration::from_secs(10),
+            queue_per_lane: 256,
+        }
+    }
+}
+
+impl ConsumerOptions {
+    /// Lanes per partition.
+    pub(crate) fn lanes(&self) -> usize {
+        match self.ordering {
+            Ordering::Partition => 1,
+            Ordering::Key { lanes } => lanes.max(1),
+        }
+    }
+
+    /// The delay after failed attempt number `attempt` (1-based).
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        let o = ConsumerOptions::default();
+        assert_eq!(o.backoff(1), Duration::from_millis(100));
+        assert_eq!(o.backoff(2), Duration::from_millis(200));
+        assert_eq!(o.backoff(4), Duration::from_millis(800));
+        assert_eq!(o.backoff(30), Duration::from_secs(10));
+        assert_eq!(o.lanes(), 1);
+        assert_eq!(
+            ConsumerOptions {
+                ordering: Ordering::Key { lanes: 0 },
+                ..o
+            }
+            .lanes(),
+            1
+        );
+    }
+}

@@ -1,0 +1,416 @@
+//! The poll loop: one dedicated thread owns the librdkafka consumer. It dispatches records to
+//! partition workers, collects their acknowledgements, commits finished offsets periodically,
+//! drains and commits revoked partitions inside the rebalance callback, and shuts down cleanly.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::ConsumeError;
+use super::tracker::PartitionTracker;
+use super::worker::{Ack, Processing, Tp, WorkerHandle};
+use crate::record::Record;
+
+/// Counters the runtime exposes (read by observability and tests).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) rebalances: AtomicU64,
+    pub(crate) assigned: AtomicU64,
+    pub(crate) commits_ok: AtomicU64,
+    pub(crate) commits_failed: AtomicU64,
+}
+
+/// State shared by the loop and the rebalance callback (both run on the poll thread).
+pub(crate) struct LoopState {
+    workers: HashMap<Tp, WorkerHandle>,
+    trackers: HashMap<Tp, PartitionTracker>,
+    overflow: HashMap<Tp, VecDeque<Record>>,
+    /// Lanes still running per stopped worker.
+    stopping: HashMap<Tp, usize>,
+    acks: std_mpsc::Receiver<Ack>,
+    acks_tx: std_mpsc::Sender<Ack>,
+    processing: Arc<Processing>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// The consumer context: logs through `tracing`, and drains + commits on revoke.
+pub(crate) struct RuntimeContext {
+    pub(crate) state: Mutex<Option<LoopState>>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl ClientContext for RuntimeContext {}
+
+impl ConsumerContext for RuntimeContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.counters
+            .rebalances
+            .fetch_add(1, AtomicOrdering::Relaxed);
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let tps: Vec<Tp> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (Arc::from(e.topic()), e.partition()))
+                    .collect();
+                tracing::info!(partitions = tps.len(), "Partitions revoked; draining them.");
+                if let Some(state) = lock(&self.state).as_mut() {
+                    let lost = consumer.assignment_lost();
+                    state.revoke(consumer, &tps, lost, &self.counters);
+                }
+            }
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = tpl.count(), "Partitions assigned.");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "Rebalance error."),
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        self.counters
+            .assigned
+            .store(assigned as u64, AtomicOrdering::Relaxed);
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                self.counters
+                    .commits_ok
+                    .fetch_add(1, AtomicOrdering::Relaxed);
+            }
+            // Nothing to commit is not a failure.
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                self.counters
+                    .commits_failed
+                    .fetch_add(1, AtomicOrdering::Relaxed);
+                tracing::warn!(error = %e, partitions = offsets.count(), "Offset commit failed; the next commit retries.");
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn tpl_of<'a>(tps: impl IntoIterator<Item = &'a Tp>) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p) in tps {
+        tpl.add_partition(t, *p);
+    }
+    tpl
+}
+
+impl LoopState {
+    pub(crate) fn new(processing: Arc<Processing>, runtime: tokio::runtime::Handle) -> Self {
+        let (acks_tx, acks) = std_mpsc::channel();
+        Self {
+            workers: HashMap::new(),
+            trackers: HashMap::new(),
+            overflow: HashMap::new(),
+            stopping: HashMap::new(),
+            acks,
+            acks_tx,
+            processing,
+            runtime,
+        }
+    }
+
+    fn on_ack(&mut self, ack: Ack) {
+        match ack {
+            Ack::Finished(tp, offset) => {
+                if let Some(t) = self.trackers.get_mut(&tp) {
+                    t.finished(offset);
+                }
+            }
+            Ack::LaneDone(tp) => {
+                if let Some(n) = self.stopping.get_mut(&tp) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.stopping.remove(&tp);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain_acks(&mut self) {
+        while let Ok(ack) = self.acks.try_recv() {
+            self.on_ack(ack);
+        }
+    }
+
+    /// Hands a fetched record to its partition's worker (or parks it when the worker is full).
+    fn dispatch<C: ConsumerContext>(&mut self, record: Record, consumer: &BaseConsumer<C>) {
+        let tp: Tp = (Arc::from(record.topic()), record.partition());
+        self.trackers
+            .entry(tp.clone())
+            .or_default()
+            .dispatched(record.offset());
+        if let Some(parked) = self.overflow.get_mut(&tp) {
+            parked.push_back(record);
+            return;
+        }
+        let worker = self.workers.entry(tp.clone()).or_insert_with(|| {
+            WorkerHandle::spawn(
+                &self.runtime,
+                tp.clone(),
+                Arc::clone(&self.processing),
+                self.acks_tx.clone(),
+            )
+        });
+        let lane = worker.lane_of(&record);
+        match worker.lanes[lane].try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(record) | TrySendError::Closed(record)) => {
+                self.overflow
+                    .entry(tp.clone())
+                    .or_default()
+                    .push_back(record);
+                if let Err(e) = consumer.pause(&tpl_of([&tp])) {
+                    tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "Cannot pause partition.");
+                }
+            }
+        }
+    }
+
+    /// Moves parked records into workers with room, resuming partitions whose queue emptied.
+    fn flush_overflow<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        let mut resumed = Vec::new();
+        for (tp, parked) in &mut self.overflow {
+            let Some(worker) = self.workers.get(tp) else {
+                continue;
+            };
+            while let Some(record) = parked.pop_front() {
+                let lane = worker.lane_of(&record);
+                match worker.lanes[lane].try_send(record) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(record) | TrySendError::Closed(record)) => {
+                        parked.push_front(record);
+                        break;
+                    }
+                }
+            }
+            if parked.is_empty() {
+                resumed.push(tp.clone());
+            }
+        }
+        for tp in resumed {
+            self.overflow.remove(&tp);
+            if let Err(e) = consumer.resume(&tpl_of([&tp])) {
+                tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "Cannot resume partition.");
+            }
+        }
+    }
+
+    /// Commits every partition (or only `only`) whose committable offset moved.
+    fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        mode: CommitMode,
+        only: Option<&[Tp]>,
+        counters: &Counters,
+    ) {
+        let mut tpl = TopicPartitionList::new();
+        let mut moved = Vec::new();
+        for (tp, tracker) in &self.trackers {
+            if only.is_some_and(|o| !o.contains(tp)) {
+                continue;
+            }
+            if let Some(offset) = tracker.committable() {
+                if tpl
+                    .add_partition_offset(&tp.0, tp.1, Offset::Offset(offset))
+                    .is_ok()
+                {
+                    moved.push((tp.clone(), offset));
+                }
+            }
+        }
+        if moved.is_empty() {
+            return;
+        }
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => {
+                for (tp, offset) in moved {
+                    if let Some(t) = self.trackers.get_mut(&tp) {
+                        t.committed(offset);
+                    }
+                }
+                if matches!(mode, CommitMode::Sync) {
+                    counters.commits_ok.fetch_add(1, AtomicOrdering::Relaxed);
+                }
+            }
+            Err(e) => {
+                counters
+                    .commits_failed
+                    .fetch_add(1, AtomicOrdering::Relaxed);
+                tracing::warn!(error = %e, "Offset commit failed; the next commit retries.");
+            }
+        }
+    }
+
+    /// Stops the workers of `tps` and waits (bounded) until their in-flight records finish.
+    fn stop_and_wait(&mut self, tps: &[Tp], timeout: Duration) {
+        for tp in tps {
+            if let Some(mut worker) = self.workers.remove(tp) {
+                self.stopping.insert(tp.clone(), worker.tasks.len());
+                // Lanes blocked on an empty queue wake up because their senders are gone; each
+                // reports `LaneDone` when it has finished its current record.
+                worker.stop();
+            }
+            self.overflow.remove(tp);
+        }
+        let deadline = Instant::now() + timeout;
+        while tps.iter().any(|tp| self.stopping.contains_key(tp)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    "Handlers did not finish within the drain timeout; their records stay uncommitted."
+                );
+                break;
+            }
+            match self.acks.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(ack) => self.on_ack(ack),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.drain_acks();
+    }
+
+    /// Drains and commits the revoked partitions, then forgets them.
+    fn revoke<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        tps: &[Tp],
+        lost: bool,
+        counters: &Counters,
+    ) {
+        let timeout = self.processing.options.revoke_timeout;
+        self.stop_and_wait(tps, timeout);
+        if lost {
+            tracing::warn!(
+                "Assignment lost; not committing revoked partitions (another member owns them)."
+            );
+        } else {
+            self.commit(consumer, CommitMode::Sync, Some(tps), counters);
+        }
+        for tp in tps {
+            self.trackers.remove(tp);
+            self.stopping.remove(tp);
+        }
+    }
+
+    fn all_partitions(&self) -> Vec<Tp> {
+        self.trackers.keys().cloned().collect()
+    }
+
+    /// Records dispatched and not finished, over all partitions.
+    fn in_flight(&self) -> usize {
+        self.trackers
+            .values()
+            .map(PartitionTracker::in_flight)
+            .sum()
+    }
+}
+
+/// Whether a consumer error means the consumer cannot go on.
+fn fatal(consumer: &BaseConsumer<RuntimeContext>, error: &KafkaError) -> bool {
+    if consumer.client().fatal_error().is_some() {
+        return true;
+    }
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::FencedInstanceId
+                | RDKafkaErrorCode::PollExceeded
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+        )
+    )
+}
+
+/// Runs the loop until `shutdown` is set or a fatal error; then drains within the grace period,
+/// commits, and closes the consumer (leaving the group).
+pub(crate) fn run(
+    consumer: BaseConsumer<RuntimeContext>,
+    topics: &[String],
+    shutdown: &AtomicBool,
+) -> Result<(), ConsumeError> {
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names).map_err(ConsumeError::Kafka)?;
+    let ctx = consumer.context();
+    let counters = Arc::clone(&ctx.counters);
+    let (commit_interval, grace) = {
+        let guard = lock(&ctx.state);
+        let Some(state) = guard.as_ref() else {
+            return Ok(());
+        };
+        (
+            state.processing.options.commit_interval,
+            state.processing.options.shutdown_grace,
+        )
+    };
+    let mut last_commit = Instant::now();
+    let mut failure = None;
+    while !shutdown.load(AtomicOrdering::SeqCst) {
+        if let Some(state) = lock(&ctx.state).as_mut() {
+            state.drain_acks();
+            state.flush_overflow(&consumer);
+            if last_commit.elapsed() >= commit_interval {
+                state.commit(&consumer, CommitMode::Async, None, &counters);
+                last_commit = Instant::now();
+            }
+        }
+        // The lock is not held here: the rebalance callback runs inside poll.
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(message)) => {
+                let record = Record::new(message.detach());
+                if let Some(state) = lock(&ctx.state).as_mut() {
+                    state.dispatch(record, &consumer);
+                }
+            }
+            Some(Err(e)) if fatal(&consumer, &e) => {
+                tracing::error!(error = %e, "Fatal consumer error; shutting down.");
+                failure = Some(ConsumeError::Fatal(e));
+                break;
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "Consumer error."),
+        }
+    }
+    // Shutdown: stop fetching, let in-flight handlers finish, commit, leave the group.
+    shutdown.store(true, AtomicOrdering::SeqCst);
+    if let Some(state) = lock(&ctx.state).as_mut() {
+        let all = state.all_partitions();
+        let _ = consumer.pause(&tpl_of(&all));
+        state.stop_and_wait(&all, grace);
+        state.commit(&consumer, CommitMode::Sync, None, &counters);
+        let abandoned = state.in_flight();
+        if abandoned > 0 {
+            tracing::info!(
+                records = abandoned,
+                "Records fetched but not finished stay uncommitted; they are redelivered."
+            );
+        }
+        state.trackers.clear();
+    }
+    consumer.unsubscribe();
+    drop(consumer);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

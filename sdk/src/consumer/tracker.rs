@@ -1,0 +1,89 @@
+//! Which offset of a partition may be committed: the lowest offset dispatched but not finished,
+//! or one past the highest finished when nothing is pending. Records finish out of order in
+//! per-key mode; the commit never passes an unfinished one.
+
+use std::collections::BTreeSet;
+
+/// Offsets of one partition in flight.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PartitionTracker {
+    pending: BTreeSet<i64>,
+    /// One past the highest offset dispatched.
+    next: Option<i64>,
+    /// The last offset committed (the "next record to read" meaning).
+    committed: Option<i64>,
+}
+
+impl PartitionTracker {
+    /// A record at `offset` was handed to a handler.
+    pub(crate) fn dispatched(&mut self, offset: i64) {
+        self.pending.insert(offset);
+        self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
+    }
+
+    /// The handler of `offset` finished (processed or dead-lettered).
+    pub(crate) fn finished(&mut self, offset: i64) {
+        self.pending.remove(&offset);
+    }
+
+    /// The offset to commit now (Kafka's meaning: the next record to read), if it moved past
+    /// the last commit.
+    pub(crate) fn committable(&self) -> Option<i64> {
+        let candidate = match self.pending.first() {
+            Some(&lowest) => lowest,
+            None => self.next?,
+        };
+        (self.committed.is_none_or(|c| candidate > c)).then_some(candidate)
+    }
+
+    /// Records that `offset` was committed.
+    pub(crate) fn committed(&mut self, offset: i64) {
+        self.committed = Some(self.committed.map_or(offset, |c| c.max(offset)));
+    }
+
+    /// Records dispatched and not finished.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PartitionTracker;
+
+    #[test]
+    fn commits_only_up_to_the_lowest_unfinished() {
+        let mut t = PartitionTracker::default();
+        assert_eq!(t.committable(), None);
+        for o in 10..15 {
+            t.dispatched(o);
+        }
+        assert_eq!(t.committable(), Some(10));
+        t.finished(11);
+        t.finished(12);
+        assert_eq!(t.committable(), Some(10), "10 is still running");
+        t.finished(10);
+        assert_eq!(t.committable(), Some(13));
+        t.committed(13);
+        assert_eq!(t.committable(), None, "nothing new");
+        t.finished(13);
+        t.finished(14);
+        assert_eq!(t.committable(), Some(15));
+        assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn in_order_processing_moves_one_by_one() {
+        let mut t = PartitionTracker::default();
+        t.dispatched(0);
+        t.finished(0);
+        assert_eq!(t.committable(), Some(1));
+        t.committed(1);
+        t.dispatched(1);
+        assert_eq!(
+            t.committable(),
+            None,
+            "1 is pending; 1 was already committed"
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! Partition workers: records of a partition handled in order (or per key, in lanes), retried
+//! with bounded exponential backoff, dead-lettered when they cannot succeed, acknowledged to the
+//! poll loop only once finished.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::sync::mpsc;
+
+use super::dead_letter::dead_letter;
+use super::handler::{FailureKind, HandlerError};
+use super::options::ConsumerOptions;
+use crate::producer::Producer;
+use crate::record::Record;
+
+/// A topic-partition.
+pub(crate) type Tp = (Arc<str>, i32);
+
+/// What workers tell the poll loop.
+#[derive(Debug)]
+pub(crate) enum Ack {
+    /// The record at `offset` is finished (processed or dead-lettered): it may be committed.
+    Finished(Tp, i64),
+    /// A lane of the partition's worker stopped.
+    LaneDone(Tp),
+}
+
+pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
+/// The user's handler, type-erased.
+pub(crate) type DynHandler = Arc<dyn Fn(Record) -> BoxFuture + Send + Sync>;
+
+/// Everything a worker needs, shared by all workers of one consumer.
+pub(crate) struct Processing {
+    pub(crate) handler: DynHandler,
+    pub(crate) dlq: Producer,
+    pub(crate) group: String,
+    pub(crate) options: ConsumerOptions,
+    /// Set when the whole consumer shuts down.
+    pub(crate) shutting_down: Arc<AtomicBool>,
+}
+
+/// The poll loop's handle on one partition's worker.
+pub(crate) struct WorkerHandle {
+    pub(crate) lanes: Vec<mpsc::Sender<Record>>,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Starts the lanes of one partition's worker.
+    pub(crate) fn spawn(
+        runtime: &tokio::runtime::Handle,
+        tp: Tp,
+        processing: Arc<Processing>,
+        acks: std_mpsc::Sender<Ack>,
+    ) -> Self {
+        let lanes = processing.options.lanes();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut senders = Vec::with_capacity(lanes);
+        let mut tasks = Vec::with_capacity(lanes);
+        for _ in 0..lanes {
+            let (tx, rx) = mpsc::channel(processing.options.queue_per_lane);
+            senders.push(tx);
+            tasks.push(runtime.spawn(lane(
+                tp.clone(),
+                rx,
+                Arc::clone(&processing),
+                Arc::clone(&stop),
+                acks.clone(),
+            )));
+        }
+        Self {
+            lanes: senders,
+            stop,
+            tasks,
+        }
+    }
+
+    /// The lane a record goes to: by key hash in per-key mode, the only lane otherwise.
+    pub(crate) fn lane_of(&self, record: &Record) -> usize {
+        if self.lanes.len() == 1 {
+            return 0;
+        }
+        let hash = record.key().map_or(0u64, |k| {
+            // FNV-1a: stable, fast, no allocation.
+            k.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            })
+        });
+        usize::try_from(hash % self.lanes.len() as u64).unwrap_or(0)
+    }
+
+    /// Asks the lanes to stop after the record each is handling; queued records are left
+    /// uncommitted (they are redelivered to whoever owns the partition next).
+    pub(crate) fn stop(&mut self) {
+        self.stop.store(true, AtomicOrdering::SeqCst);
+        self.lanes.clear();
+    }
+}
+
+async fn lane(
+    tp: Tp,
+    mut rx: mpsc::Receiver<Record>,
+    p: Arc<Processing>,
+    stop: Arc<AtomicBool>,
+    acks: std_mpsc::Sender<Ack>,
+) {
+    while let Some(record) = rx.recv().await {
+        if stop.load(AtomicOrdering::SeqCst) {
+            break;
+        }
+        let offset = record.offset();
+        if process(&p, &stop, record).await {
+            let _ = acks.send(Ack::Finished(tp.clone(), offset));
+        } else {
+            break;
+        }
+    }
+    let _ = acks.send(Ack::LaneDone(tp));
+}
+
+fn stopping(p: &Processing, stop: &AtomicBool) -> bool {
+    stop.load(AtomicOrdering::SeqCst) || p.shutting_down.load(AtomicOrdering::SeqCst)
+}
+
+/// Handles one record to the end. `false` when it was abandoned because the worker stopped
+/// (the record stays uncommitted and is redelivered).
+async fn process(p: &Processing, stop: &AtomicBool, record: Record) -> bool {
+    let mut attempt: u32 = 1;
+    loop {
+        let outcome = AssertUnwindSafe((p.handler)(record.clone()))
+            .catch_unwind()
+            .await;
+        let error = match outcome {
+            Ok(Ok(())) => {
+                tracing::debug!(
+                    topic = record.topic(),
+                    partition = record.partition(),
+                    offset = record.offset(),
+                    "Processed record."
+                );
+                return true;
+            }
+            Ok(Err(e)) => e,
+            Err(_) => HandlerError::permanent("the handler panicked"),
+        };
+        let retry = error.kind() == FailureKind::Retryable && attempt < p.options.max_attempts;
+        if retry {
+            let delay = p.options.backoff(attempt);
+            tracing::warn!(
+                topic = record.topic(), partition = record.partition(), offset = record.offset(),
+                attempt, error = %error.chain(), "Handler failed; retrying."
+            );
+            if !sleep_unless_stopped(p, stop, delay).await {
+                return false;
+            }
+            attempt += 1;
+            continue;
+        }
+        tracing::error!(
+            topic = record.topic(), partition = record.partition(), offset = record.offset(),
+            attempt, kind = error.kind_name(), error = %error.chain(), "Sending record to the dead-letter topic."
+        );
+        return send_to_dlq(p, stop, &record, &error).await;
+    }
+}
+
+/// Sleeps `delay`, waking early (with `false`) when the worker stops.
+async fn sleep_unless_stopped(p: &Processing, stop: &AtomicBool, delay: Duration) -> bool {
+    let step = Duration::from_millis(50);
+    let deadline = tokio::time::Instant::now() + delay;
+    while tokio::time::Instant::now() < deadline {
+        if stopping(p, stop) {
+            return false;
+        }
+        tokio::time::sleep(step.min(deadline - tokio::time::Instant::now())).await;
+    }
+    !stopping(p, stop)
+}
+
+/// Writes the dead-letter record, retrying until Kafka acknowledges it (the original is only
+/// committed after that) or the worker stops.
+async fn send_to_dlq(
+    p: &Processing,
+    stop: &AtomicBool,
+    record: &Record,
+    error: &HandlerError,
+) -> bool {
+    let dead = dead_letter(record, &p.group, error);
+    let mut attempt = 1;
+    loop {
+        match p.dlq.send_record(dead.clone()).await {
+            Ok(_) => return true,
+            Err(e) => {
+                tracing::error!(topic = dead.topic(), error = %e, attempt, "Dead-letter write failed; retrying.");
+                if !sleep_unless_stopped(p, stop, p.options.backoff(attempt)).await {
+                    return false;
+                }
+                attempt += 1;
+            }
+        }
+    }
+}

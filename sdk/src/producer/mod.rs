@@ -1,0 +1,309 @@
+//! The durable, idempotent producer: `acks=all`, idempotence, bounded in-flight sends with
+//! backpressure, sends only to declared topics, nothing dropped silently.
+
+mod transactional;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore};
+
+pub use transactional::{TransactionalProducer, Transform};
+
+use crate::codec::{Codec, CodecError, Json};
+use crate::config::Settings;
+use crate::connection::{Role, client_config};
+use crate::record::OutgoingRecord;
+
+/// Records librdkafka may hold at once; `send` waits for room beyond this.
+const MAX_QUEUED: usize = 100_000;
+
+/// The durable producer defaults, applied before `KAFKA_CLIENT_*` properties.
+pub(crate) const DURABLE_PRODUCER: &[(&str, &str)] = &[
+    ("acks", "all"),
+    ("enable.idempotence", "true"),
+    ("max.in.flight.requests.per.connection", "5"),
+    ("message.send.max.retries", "2147483647"),
+    ("delivery.timeout.ms", "120000"),
+    ("linger.ms", "5"),
+    ("compression.type", "lz4"),
+    ("queue.buffering.max.messages", "100000"),
+];
+
+/// Where an acknowledged record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// Partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+}
+
+/// A send failed. The record is handed back, so nothing is lost in an error path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// The topic is not declared as produced.
+    #[error("topic `{0}` is not declared as produced; add it to KAFKA_PRODUCES (or KAFKA_TOPIC)")]
+    UndeclaredTopic(String),
+    /// The value could not be encoded.
+    #[error("cannot encode the record for `{topic}`")]
+    Encode {
+        /// Topic.
+        topic: String,
+        /// Cause.
+        #[source]
+        source: CodecError,
+    },
+    /// Kafka did not acknowledge the record.
+    #[error("record for `{}` not acknowledged", record.topic)]
+    Delivery {
+        /// Cause.
+        #[source]
+        source: KafkaError,
+        /// The record, to retry or park.
+        record: Box<OutgoingRecord>,
+    },
+    /// Flushing did not finish in time.
+    #[error("{undelivered} record(s) still undelivered after the flush timeout")]
+    FlushTimeout {
+        /// Records still queued or in flight.
+        undelivered: usize,
+    },
+}
+
+impl ProduceError {
+    /// Whether trying the same send again may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Delivery { source, .. } => source.rdkafka_error_code().is_some_and(|c| {
+                matches!(
+                    c,
+                    RDKafkaErrorCode::MessageTimedOut
+                        | RDKafkaErrorCode::QueueFull
+                        | RDKafkaErrorCode::NotEnoughReplicas
+                        | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
+                        | RDKafkaErrorCode::RequestTimedOut
+                        | RDKafkaErrorCode::AllBrokersDown
+                        | RDKafkaErrorCode::BrokerTransportFailure
+                        | RDKafkaErrorCode::LeaderNotAvailable
+                        | RDKafkaErrorCode::NotLeaderForPartition
+                )
+            }),
+            Self::FlushTimeout { .. } => true,
+            Self::UndeclaredTopic(_) | Self::Encode { .. } => false,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) inner: FutureProducer,
+    declared: HashSet<String>,
+    room: Semaphore,
+    delivered: Notify,
+}
+
+/// The durable producer. Cheap to clone; all clones share one connection.
+#[derive(Clone)]
+pub struct Producer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("declared", &self.shared.declared)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn to_headers(headers: &[(String, Vec<u8>)]) -> Option<OwnedHeaders> {
+    if headers.is_empty() {
+        return None;
+    }
+    let mut out = OwnedHeaders::new_with_capacity(headers.len());
+    for (k, v) in headers {
+        out = out.insert(Header {
+            key: k,
+            value: Some(v),
+        });
+    }
+    Some(out)
+}
+
+impl Producer {
+    /// A producer for the topics `settings` declares as produced, plus `internal` topics
+    /// (dead-letter topics) kafkadeps itself writes.
+    pub(crate) fn new(
+        settings: &Settings,
+        internal: impl IntoIterator<Item = String>,
+    ) -> Result<Self, KafkaError> {
+        let inner: FutureProducer =
+            client_config(settings, Role::Producer, DURABLE_PRODUCER).create()?;
+        let declared = settings
+            .produced_topics()
+            .map(|t| t.name.clone())
+            .chain(internal)
+            .collect();
+        Ok(Self {
+            shared: Arc::new(Shared {
+                inner,
+                declared,
+                room: Semaphore::new(MAX_QUEUED),
+                delivered: Notify::new(),
+            }),
+        })
+    }
+
+    /// Sends `value` encoded as JSON under `key`; resolves once all in-sync replicas have it.
+    pub async fn send<V: Serialize>(
+        &self,
+        topic: &str,
+        key: impl AsRef<[u8]>,
+        value: &V,
+    ) -> Result<Delivery, ProduceError> {
+        let payload = serde_json::to_vec(value).map_err(|e| ProduceError::Encode {
+            topic: topic.to_owned(),
+            source: CodecError::Encode {
+                format: "JSON",
+                source: Box::new(e),
+            },
+        })?;
+        self.send_record(
+            OutgoingRecord::new(topic)
+                .key(key)
+                .payload(payload)
+                .header("content-type", "application/json"),
+        )
+        .await
+    }
+
+    /// Sends `value` encoded with `codec`.
+    pub async fn send_with<V, C: Codec<V>>(
+        &self,
+        topic: &str,
+        key: impl AsRef<[u8]>,
+        value: &V,
+        codec: &C,
+    ) -> Result<Delivery, ProduceError> {
+        let payload = codec.encode(value).map_err(|source| ProduceError::Encode {
+            topic: topic.to_owned(),
+            source,
+        })?;
+        self.send_record(
+            OutgoingRecord::new(topic)
+                .key(key)
+                .payload(payload)
+                .header("content-type", codec.content_type()),
+        )
+        .await
+    }
+
+    /// The JSON codec, for symmetry with [`Producer::send_with`].
+    pub fn json() -> Json {
+        Json
+    }
+
+    /// Sends a fully built record. Waits (without spinning) while the local queue is full.
+    pub async fn send_record(&self, record: OutgoingRecord) -> Result<Delivery, ProduceError> {
+        if !self.shared.declared.contains(&record.topic) {
+            return Err(ProduceError::UndeclaredTopic(record.topic));
+        }
+        // Room in the local queue; released when the delivery report arrives.
+        let Ok(_permit) = self.shared.room.acquire().await else {
+            return Err(ProduceError::Delivery {
+                source: KafkaError::Canceled,
+                record: Box::new(record),
+            });
+        };
+        let result = loop {
+            let mut fr = FutureRecord::<[u8], [u8]>::to(&record.topic);
+            if let Some(k) = &record.key {
+                fr = fr.key(k.as_slice());
+            }
+            if let Some(p) = &record.payload {
+                fr = fr.payload(p.as_slice());
+            }
+            if let Some(h) = to_headers(&record.headers) {
+                fr = fr.headers(h);
+            }
+            if let Some(p) = record.partition {
+                fr = fr.partition(p);
+            }
+            match self.shared.inner.send_result(fr) {
+                Ok(delivery) => break delivery.await,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    // The byte limit of the queue is full: wait for a delivery to free room.
+                    let _ = tokio::time::timeout(
+                        Duration::from_millis(100),
+                        self.shared.delivered.notified(),
+                    )
+                    .await;
+                }
+                Err((e, _)) => {
+                    return Err(ProduceError::Delivery {
+                        source: e,
+                        record: Box::new(record),
+                    });
+                }
+            }
+        };
+        self.shared.delivered.notify_waiters();
+        match result {
+            Ok(Ok(d)) => Ok(Delivery {
+                partition: d.partition,
+                offset: d.offset,
+            }),
+            Ok(Err((e, _))) => Err(ProduceError::Delivery {
+                source: e,
+                record: Box::new(record),
+            }),
+            Err(_canceled) => Err(ProduceError::Delivery {
+                source: KafkaError::Canceled,
+                record: Box::new(record),
+            }),
+        }
+    }
+
+    /// Records queued or in flight right now.
+    pub fn in_flight(&self) -> usize {
+        usize::try_from(self.shared.inner.in_flight_count()).unwrap_or(0)
+    }
+
+    /// Waits until every queued record is acknowledged, or `timeout` passes.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), ProduceError> {
+        let shared = Arc::clone(&self.shared);
+        let flushed = tokio::task::spawn_blocking(move || shared.inner.flush(timeout)).await;
+        match flushed {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(ProduceError::FlushTimeout {
+                undelivered: self.in_flight(),
+            }),
+        }
+    }
+
+    /// Flushes within `grace`; whatever is still undelivered then is purged so that every waiting
+    /// `send` returns an error to its caller, and is reported (log, returned count).
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        match self.flush(grace).await {
+            Ok(()) => 0,
+            Err(_) => {
+                let undelivered = self.in_flight();
+                tracing::error!(
+                    undelivered,
+                    "Producer shut down with records not acknowledged; their senders get errors."
+                );
+                self.shared
+                    .inner
+                    .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+                undelivered
+            }
+        }
+    }
+}
