@@ -192,3 +192,121 @@ pub async fn describe_topic(
         .collect();
     (t.partitions().len(), replicas, config)
 }
+
+/// Starts kafkadeps with `vars` on the cluster under test (no process env involved).
+pub async fn start_kafka(vars: &[(&str, &str)]) -> kafkadeps::Kafka {
+    let boot = bootstrap();
+    let settings = kafkadeps::Settings::from_vars(
+        [("KAFKA_BOOTSTRAP_SERVERS", boot.as_str())]
+            .iter()
+            .chain(vars)
+            .copied(),
+    )
+    .expect("valid settings");
+    kafkadeps::Kafka::start(settings)
+        .await
+        .expect("kafkadeps starts")
+}
+
+/// One record read back for assertions.
+#[derive(Debug, Clone)]
+pub struct ReadRecord {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key as text.
+    pub key: String,
+    /// Payload as text.
+    pub payload: String,
+    /// Headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Reads every partition of `topic` from the beginning (`read_committed`) until `expected`
+/// records arrived and nothing more comes for a second, or panics after `deadline`.
+pub async fn read_all(topic: &str, expected: usize, deadline: Duration) -> Vec<ReadRecord> {
+    use rdkafka::message::Headers;
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("reader");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let task = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        let mut quiet_since = Instant::now();
+        loop {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    quiet_since = Instant::now();
+                    out.push(ReadRecord {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                        payload: String::from_utf8_lossy(m.payload().unwrap_or_default())
+                            .into_owned(),
+                        headers: m
+                            .headers()
+                            .map(|hs| {
+                                hs.iter()
+                                    .map(|h| {
+                                        (h.key.to_owned(), h.value.unwrap_or_default().to_vec())
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    });
+                }
+                Some(Err(e)) => panic!("reading {}: {e}", out.len()),
+                None => {}
+            }
+            if out.len() >= expected && quiet_since.elapsed() > Duration::from_secs(1) {
+                return out;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "read only {} of {expected} records within {deadline:?}",
+                out.len()
+            );
+        }
+    });
+    task.await.expect("reader task")
+}
+
+/// Committed offsets of `group` for `topic`'s partitions (-1001 when none).
+pub fn committed_offsets(group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", group)
+        .create()
+        .expect("offsets reader");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(
+            |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1001,
+            },
+        )
+        .collect()
+}

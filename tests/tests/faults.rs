@@ -131,3 +131,80 @@ async fn real_cluster_replicates_and_survives_a_broker_kill() {
     .await;
     produce(&producer, &topic, 60..70).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_a_partition_leader_while_producing_loses_and_duplicates_nothing() {
+    let _turn = ONE_FAULT_AT_A_TIME.lock().await;
+    if !faults_enabled() {
+        eprintln!("skipping: KAFKA_BOOTSTRAP_SERVERS is not the local cluster");
+        return;
+    }
+    let _restart = RestartOnDrop;
+    const RECORDS: usize = 6000;
+    let topic = unique("leader-kill");
+    let kafka = kafkadeps_tests::start_kafka(&[
+        ("KAFKA_APP", "leader-kill"),
+        (
+            "KAFKA_PRODUCES",
+            &format!("{topic}(partitions=3, replicas=3, min.insync.replicas=2)"),
+        ),
+    ])
+    .await;
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let senders: Vec<_> = (0..32)
+        .map(|t| {
+            let (producer, topic, acked) = (
+                kafka.producer(),
+                topic.clone(),
+                std::sync::Arc::clone(&acked),
+            );
+            tokio::spawn(async move {
+                for i in (t..RECORDS).step_by(32) {
+                    let key = format!("r{i}");
+                    producer
+                        .send(&topic, &key, &i)
+                        .await
+                        .unwrap_or_else(|e| panic!("{key} not acknowledged: {e}"));
+                    acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    eventually(
+        Duration::from_secs(60),
+        "a third of the records acknowledged",
+        || {
+            let n = acked.load(std::sync::atomic::Ordering::SeqCst);
+            async move { (n > RECORDS / 3).then_some(()) }
+        },
+    )
+    .await;
+    let md = metadata_client()
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        .expect("metadata");
+    let leader = md.topics()[0].partitions()[0].leader();
+    assert!((1..=3).contains(&leader), "partition 0 has a leader");
+    kafka_sh(&["kill", &leader.to_string()]);
+    for s in senders {
+        s.await
+            .expect("every send acknowledged despite the leader crash");
+    }
+    kafka_sh(&["start", &leader.to_string()]);
+
+    let records = kafkadeps_tests::read_all(&topic, RECORDS, Duration::from_secs(120)).await;
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for r in &records {
+        *seen.entry(r.key.clone()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), RECORDS, "every acknowledged record is present");
+    let dup: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(
+        dup.is_empty(),
+        "idempotence: no record written twice: {dup:?}"
+    );
+    eventually(Duration::from_secs(90), "ISR back to 3", || {
+        let sizes = isr_sizes(&topic);
+        async move { (sizes == vec![3, 3, 3]).then_some(()) }
+    })
+    .await;
+}

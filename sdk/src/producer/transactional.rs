@@ -113,7 +113,8 @@ impl TransactionalProducer {
         let mut pconf = client_config(&self.settings, Role::Producer, DURABLE_PRODUCER);
         pconf
             .set("transactional.id", self.transactional_id())
-            .set("transaction.timeout.ms", "60000");
+            .set("transaction.timeout.ms", "60000")
+            .set("delivery.timeout.ms", "60000");
         let producer: ThreadedProducer<DefaultProducerContext> =
             pconf.create().map_err(ConsumeError::Kafka)?;
 

@@ -1,0 +1,415 @@
+//! The producer and the consumer runtime against the real cluster, in process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafkadeps::consumer::{Ordering, dlq_headers};
+use kafkadeps::{HandlerError, ProduceError};
+use kafkadeps_tests::{committed_offsets, eventually, read_all, start_kafka, unique};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_thousand_keyed_records_exactly_once_in_key_order() {
+    let topic = unique("rt-100k");
+    let kafka = start_kafka(&[
+        ("KAFKA_APP", "rt-100k"),
+        ("KAFKA_PRODUCES", &format!("{topic}(partitions=6)")),
+    ])
+    .await;
+    const KEYS: usize = 200;
+    const PER_KEY: usize = 500;
+    let tasks: Vec<_> = (0..KEYS)
+        .map(|k| {
+            let (producer, topic) = (kafka.producer(), topic.clone());
+            tokio::spawn(async move {
+                for seq in 0..PER_KEY {
+                    producer
+                        .send(&topic, format!("key-{k}"), &seq)
+                        .await
+                        .expect("acknowledged");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("sender");
+    }
+    let records = read_all(&topic, KEYS * PER_KEY, Duration::from_secs(180)).await;
+    assert_eq!(
+        records.len(),
+        KEYS * PER_KEY,
+        "exactly 100k records in the topic"
+    );
+    let mut by_key: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut sorted = records.clone();
+    sorted.sort_by_key(|r| (r.partition, r.offset));
+    for r in &sorted {
+        by_key
+            .entry(r.key.as_str())
+            .or_default()
+            .push(r.payload.parse().expect("seq"));
+    }
+    assert_eq!(by_key.len(), KEYS);
+    for (key, seqs) in by_key {
+        assert_eq!(
+            seqs,
+            (0..PER_KEY).collect::<Vec<_>>(),
+            "key {key} in order, each once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn undeclared_topics_are_refused_before_sending() {
+    let topic = unique("rt-declared");
+    let kafka = start_kafka(&[("KAFKA_APP", "rt"), ("KAFKA_PRODUCES", &topic)]).await;
+    let err = kafka
+        .producer()
+        .send("not-declared", "k", &1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProduceError::UndeclaredTopic(ref t) if t == "not-declared"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("KAFKA_PRODUCES"));
+    let ok = kafka
+        .producer()
+        .send(&topic, "k", &1)
+        .await
+        .expect("declared topic");
+    assert!(ok.offset >= 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_retry_and_dead_letters_keep_order() {
+    let topic = unique("rt-poison");
+    let group = unique("rt-poison-group");
+    let kafka = start_kafka(&[
+        ("KAFKA_APP", "rt-poison"),
+        ("KAFKA_GROUP_ID", &group),
+        ("KAFKA_TOPIC", &format!("{topic}(partitions=1)")),
+    ])
+    .await;
+    let p = kafka.producer();
+    for (key, payload) in [
+        ("a", "\"ok-1\""),
+        ("b", "not json"),
+        ("c", "\"fail-twice\""),
+        ("d", "\"always-fail\""),
+        ("e", "\"ok-2\""),
+    ] {
+        p.send_record(
+            kafkadeps::OutgoingRecord::new(&topic)
+                .key(key)
+                .payload(payload.as_bytes().to_vec())
+                .header("trace", "t-1"),
+        )
+        .await
+        .expect("sent");
+    }
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let attempts = Arc::new(Mutex::new(HashMap::<String, u32>::new()));
+    let (l, a) = (Arc::clone(&log), Arc::clone(&attempts));
+    let done = Arc::new(tokio::sync::Notify::new());
+    let d = Arc::clone(&done);
+    let consumer = kafka
+        .consumer()
+        .max_attempts(3)
+        .backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .without_signal_handlers()
+        .shutdown_on(async move { d.notified().await });
+    let (_stats, running) = consumer
+        .start(move |record| {
+            let (log, attempts) = (Arc::clone(&l), Arc::clone(&a));
+            async move {
+                let value: String = record.json()?;
+                let n = {
+                    let mut a = attempts.lock().unwrap();
+                    let n = a.entry(value.clone()).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                log.lock().unwrap().push(format!("{value}#{n}"));
+                match value.as_str() {
+                    "fail-twice" if n <= 2 => Err(HandlerError::retryable("flaky dependency")),
+                    "always-fail" => Err(HandlerError::retryable("dependency down")),
+                    _ => Ok(()),
+                }
+            }
+        })
+        .expect("consumer starts");
+    let handle = tokio::spawn(running);
+    eventually(
+        Duration::from_secs(60),
+        "all five records finished and committed",
+        || {
+            let committed = committed_offsets(&group, &topic, 1);
+            async move { (committed == [5]).then_some(()) }
+        },
+    )
+    .await;
+    done.notify_one();
+    handle.await.unwrap().expect("graceful shutdown");
+
+    let log = log.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        [
+            "ok-1#1",
+            "fail-twice#1",
+            "fail-twice#2",
+            "fail-twice#3",
+            "always-fail#1",
+            "always-fail#2",
+            "always-fail#3",
+            "ok-2#1"
+        ],
+        "in order; retried in place; the poison record never reached the handler body"
+    );
+    let dead = read_all(&format!("{topic}.dlq"), 2, Duration::from_secs(60)).await;
+    assert_eq!(
+        dead.len(),
+        2,
+        "the poison record and the always-failing one"
+    );
+    let header = |r: &kafkadeps_tests::ReadRecord, name: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let poison = dead.iter().find(|r| r.key == "b").expect("poison in DLQ");
+    assert_eq!(poison.payload, "not json");
+    assert_eq!(
+        header(poison, dlq_headers::ORIGINAL_TOPIC),
+        topic.as_bytes()
+    );
+    assert_eq!(
+        header(poison, dlq_headers::ORIGINAL_PARTITION),
+        0i32.to_be_bytes()
+    );
+    assert_eq!(
+        header(poison, dlq_headers::ORIGINAL_OFFSET),
+        1i64.to_be_bytes()
+    );
+    assert_eq!(
+        header(poison, dlq_headers::ORIGINAL_CONSUMER_GROUP),
+        group.as_bytes()
+    );
+    assert_eq!(
+        header(poison, dlq_headers::EXCEPTION_FQCN),
+        b"kafkadeps.poison"
+    );
+    assert!(
+        String::from_utf8_lossy(&header(poison, dlq_headers::EXCEPTION_MESSAGE))
+            .contains("cannot decode the payload as JSON")
+    );
+    assert_eq!(header(poison, "trace"), b"t-1", "original headers are kept");
+    assert_eq!(header(poison, dlq_headers::ORIGINAL_TIMESTAMP).len(), 8);
+    let failed = dead
+        .iter()
+        .find(|r| r.key == "d")
+        .expect("always-fail in DLQ");
+    assert_eq!(
+        header(failed, dlq_headers::ORIGINAL_OFFSET),
+        3i64.to_be_bytes()
+    );
+    assert_eq!(
+        header(failed, dlq_headers::EXCEPTION_FQCN),
+        b"kafkadeps.retryable"
+    );
+    assert!(
+        String::from_utf8_lossy(&header(failed, dlq_headers::EXCEPTION_MESSAGE))
+            .contains("dependency down")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn per_key_concurrency_keeps_key_order_and_commits_the_lowest_unfinished() {
+    let topic = unique("rt-keys");
+    let group = unique("rt-keys-group");
+    let kafka = start_kafka(&[
+        ("KAFKA_APP", "rt-keys"),
+        ("KAFKA_GROUP_ID", &group),
+        ("KAFKA_TOPIC", &format!("{topic}(partitions=1)")),
+    ])
+    .await;
+    for i in 0..200u32 {
+        kafka
+            .producer()
+            .send(&topic, format!("k{}", i % 10), &i)
+            .await
+            .unwrap();
+    }
+    let seen = Arc::new(Mutex::new(BTreeMap::<String, Vec<u32>>::new()));
+    let running_now = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let max_parallel = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (s, r, m) = (
+        Arc::clone(&seen),
+        Arc::clone(&running_now),
+        Arc::clone(&max_parallel),
+    );
+    let done = Arc::new(tokio::sync::Notify::new());
+    let d = Arc::clone(&done);
+    let (_stats, running) = kafka
+        .consumer()
+        .ordering(Ordering::Key { lanes: 8 })
+        .without_signal_handlers()
+        .shutdown_on(async move { d.notified().await })
+        .start(move |record| {
+            let (seen, running_now, max_parallel) =
+                (Arc::clone(&s), Arc::clone(&r), Arc::clone(&m));
+            async move {
+                let now = running_now.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                max_parallel.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                let v: u32 = record.json()?;
+                // Uneven work so keys overtake each other.
+                tokio::time::sleep(Duration::from_millis(u64::from(v % 7) * 2)).await;
+                seen.lock()
+                    .unwrap()
+                    .entry(record.key_str().unwrap().to_owned())
+                    .or_default()
+                    .push(v);
+                running_now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .unwrap();
+    let handle = tokio::spawn(running);
+    eventually(Duration::from_secs(60), "all 200 committed", || {
+        let c = committed_offsets(&group, &topic, 1);
+        async move { (c == [200]).then_some(()) }
+    })
+    .await;
+    done.notify_one();
+    handle.await.unwrap().unwrap();
+    let seen = seen.lock().unwrap();
+    for (key, values) in seen.iter() {
+        let k: u32 = key[1..].parse().unwrap();
+        let want: Vec<u32> = (0..20).map(|i| i * 10 + k).collect();
+        assert_eq!(values, &want, "key {key} in order, each once");
+    }
+    assert!(
+        max_parallel.load(std::sync::atomic::Ordering::SeqCst) > 1,
+        "different keys ran concurrently"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_joining_and_leaving_loses_nothing_and_keeps_key_order() {
+    let topic = unique("rt-rebalance");
+    let group = unique("rt-rebalance-group");
+    let vars = [
+        ("KAFKA_APP", "rt-rebalance"),
+        ("KAFKA_GROUP_ID", group.as_str()),
+    ];
+    let decl = format!("{topic}(partitions=6)");
+    let mut all = vars.to_vec();
+    all.push(("KAFKA_TOPIC", &decl));
+    let kafka_a = start_kafka(&all).await;
+    let kafka_b = start_kafka(&all).await;
+    let events = Arc::new(Mutex::new(Vec::<(String, u32, char)>::new()));
+    let handler = |who: char, events: Arc<Mutex<Vec<(String, u32, char)>>>| {
+        move |record: kafkadeps::Record| {
+            let events = Arc::clone(&events);
+            async move {
+                let v: u32 = record.json()?;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                events
+                    .lock()
+                    .unwrap()
+                    .push((record.key_str().unwrap().to_owned(), v, who));
+                Ok::<(), HandlerError>(())
+            }
+        }
+    };
+    let stop_a = Arc::new(tokio::sync::Notify::new());
+    let stop_b = Arc::new(tokio::sync::Notify::new());
+    let (sa, sb) = (Arc::clone(&stop_a), Arc::clone(&stop_b));
+    let (stats_a, run_a) = kafka_a
+        .consumer()
+        .without_signal_handlers()
+        .shutdown_on(async move { sa.notified().await })
+        .start(handler('a', Arc::clone(&events)))
+        .unwrap();
+    let a = tokio::spawn(run_a);
+
+    const TOTAL: u32 = 3000;
+    let producer = kafka_a.producer();
+    let t = topic.clone();
+    let produce = tokio::spawn(async move {
+        for i in 0..TOTAL {
+            producer.send(&t, format!("k{}", i % 30), &i).await.unwrap();
+            if i % 100 == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    eventually(
+        Duration::from_secs(60),
+        "consumer A has processed records",
+        || {
+            let n = events.lock().unwrap().len();
+            async move { (n > 300).then_some(()) }
+        },
+    )
+    .await;
+    let (stats_b, run_b) = kafka_b
+        .consumer()
+        .without_signal_handlers()
+        .shutdown_on(async move { sb.notified().await })
+        .start(handler('b', Arc::clone(&events)))
+        .unwrap();
+    let b = tokio::spawn(run_b);
+    eventually(
+        Duration::from_secs(60),
+        "consumer B got partitions and processed records",
+        || {
+            let n = events.lock().unwrap().iter().filter(|e| e.2 == 'b').count();
+            async move { (n > 100).then_some(()) }
+        },
+    )
+    .await;
+    stop_b.notify_one();
+    b.await.unwrap().expect("B leaves cleanly");
+    produce.await.unwrap();
+    eventually(Duration::from_secs(90), "every record processed", || {
+        let n = events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.1)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        async move { (n == TOTAL as usize).then_some(()) }
+    })
+    .await;
+    stop_a.notify_one();
+    a.await.unwrap().expect("A shuts down cleanly");
+    assert!(stats_a.rebalances() >= 2 && stats_b.rebalances() >= 1);
+
+    let events = events.lock().unwrap();
+    let mut first_seen: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for (key, v, _) in events.iter() {
+        if seen.insert(*v) {
+            first_seen.entry(key.as_str()).or_default().push(*v);
+        }
+    }
+    for (key, values) in first_seen {
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            values, sorted,
+            "key {key} first processed in order across the rebalances"
+        );
+        assert_eq!(values.len(), 100, "key {key}: nothing lost");
+    }
+    let duplicates = events.len() - TOTAL as usize;
+    assert_eq!(
+        duplicates, 0,
+        "revoked partitions were drained and committed before being released"
+    );
+}
