@@ -310,3 +310,14 @@ pub fn committed_offsets(group: &str, topic: &str, partitions: i32) -> Vec<i64> 
         )
         .collect()
 }
+
+/// Routes kafkadeps' logs (`RUST_LOG`, default `warn`) to the test output, shown on failure.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}

@@ -38,7 +38,7 @@ use poll_loop::{Counters, LoopState, RuntimeContext};
 use worker::{DynHandler, Processing};
 
 /// The durable consumer defaults, applied before `KAFKA_CLIENT_*` properties.
-pub(crate) const DURABLE_CONSUMER: &[(&str, &str)] = &[
+pub const DURABLE_CONSUMER: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
     ("enable.auto.offset.store", "false"),
     ("isolation.level", "read_committed"),

@@ -239,7 +239,21 @@ impl LoopState {
         if moved.is_empty() {
             return;
         }
-        match consumer.commit(&tpl, mode) {
+        let mut result = consumer.commit(&tpl, mode);
+        if matches!(mode, CommitMode::Sync) {
+            // On revoke and shutdown the commit matters most: ride out a coordinator move.
+            for attempt in 1..=5u32 {
+                match &result {
+                    Err(e) if retriable_commit_error(e) => {
+                        tracing::info!(error = %e, attempt, "Commit failed transiently; retrying.");
+                        std::thread::sleep(Duration::from_millis(100) * attempt);
+                        result = consumer.commit(&tpl, mode);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        match result {
             Ok(()) => {
                 for (tp, offset) in moved {
                     if let Some(t) = self.trackers.get_mut(&tp) {
@@ -322,6 +336,22 @@ impl LoopState {
             .map(PartitionTracker::in_flight)
             .sum()
     }
+}
+
+/// Whether a failed commit may succeed when tried again (the group coordinator moved or is busy).
+fn retriable_commit_error(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotCoordinator
+                | RDKafkaErrorCode::CoordinatorNotAvailable
+                | RDKafkaErrorCode::CoordinatorLoadInProgress
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+        )
+    )
 }
 
 /// Whether a consumer error means the consumer cannot go on.

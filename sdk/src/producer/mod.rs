@@ -24,7 +24,7 @@ use crate::record::OutgoingRecord;
 const MAX_QUEUED: usize = 100_000;
 
 /// The durable producer defaults, applied before `KAFKA_CLIENT_*` properties.
-pub(crate) const DURABLE_PRODUCER: &[(&str, &str)] = &[
+pub const DURABLE_PRODUCER: &[(&str, &str)] = &[
     ("acks", "all"),
     ("enable.idempotence", "true"),
     ("max.in.flight.requests.per.connection", "5"),

@@ -1,0 +1,243 @@
+//! Producer and consumer throughput: kafkadeps vs raw rdkafka with the identical durable config,
+//! same run, same broker. Needs a running cluster (`scripts/kafka.sh up`, or
+//! `KAFKA_BOOTSTRAP_SERVERS`). Run with:
+//!
+//! ```sh
+//! scripts/kafka.sh up && cargo bench -p kafkadeps-benches --bench throughput
+//! ```
+//!
+//! Prints msgs/s for each side and the kafkadeps/raw ratio (median of the rounds).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+const WINDOW: usize = 10_000;
+const ROUNDS: usize = 3;
+
+fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", std::process::id())
+        + &format!("-{}", Instant::now().elapsed().as_nanos())
+}
+
+fn settings(topic: &str, group: &str) -> kafkadeps::Settings {
+    kafkadeps::Settings::builder(bootstrap())
+        .app("bench")
+        .group_id(group)
+        .produces(format!("{topic}(partitions=6)"))
+        .consumes(topic)
+        .clamp_replicas()
+        .build()
+        .expect("settings")
+}
+
+fn raw_producer() -> FutureProducer {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap());
+    for (k, v) in kafkadeps::producer::DURABLE_PRODUCER {
+        c.set(*k, *v);
+    }
+    c.create().expect("raw producer")
+}
+
+async fn produce_raw(p: &FutureProducer, topic: &str, n: usize, payload: &[u8]) -> f64 {
+    let start = Instant::now();
+    let mut inflight = FuturesUnordered::new();
+    for i in 0..n {
+        let key = (i % 1000).to_string();
+        let fut = loop {
+            match p.send_result(FutureRecord::to(topic).key(&key).payload(payload)) {
+                Ok(f) => break f,
+                Err(_) => {
+                    inflight.next().await;
+                }
+            }
+        };
+        inflight.push(fut);
+        if inflight.len() >= WINDOW {
+            inflight
+                .next()
+                .await
+                .expect("delivery")
+                .expect("ack")
+                .expect("ok");
+        }
+    }
+    while let Some(r) = inflight.next().await {
+        r.expect("ack").expect("ok");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn produce_kafkadeps(p: &kafkadeps::Producer, topic: &str, n: usize, payload: &[u8]) -> f64 {
+    let start = Instant::now();
+    let mut inflight = FuturesUnordered::new();
+    for i in 0..n {
+        let record = kafkadeps::OutgoingRecord::new(topic)
+            .key((i % 1000).to_string())
+            .payload(payload.to_vec());
+        let p = p.clone();
+        inflight.push(async move { p.send_record(record).await });
+        if inflight.len() >= WINDOW {
+            inflight.next().await.expect("delivery").expect("ok");
+        }
+    }
+    while let Some(r) = inflight.next().await {
+        r.expect("ok");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A raw at-least-once consumer: poll, handle (no-op), commit the next offsets every second.
+fn consume_raw(topic: &str, n: usize) -> f64 {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap())
+        .set("group.id", unique("raw-group"));
+    for (k, v) in kafkadeps::consumer::DURABLE_CONSUMER {
+        c.set(*k, *v);
+    }
+    let consumer: BaseConsumer = c.create().expect("raw consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut got = 0;
+    let mut start = None;
+    let mut last_commit = Instant::now();
+    let mut next = TopicPartitionList::new();
+    while got < n {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                start.get_or_insert_with(Instant::now);
+                std::hint::black_box(m.payload());
+                let _ = next.add_partition_offset(
+                    m.topic(),
+                    m.partition(),
+                    Offset::Offset(m.offset() + 1),
+                );
+                got += 1;
+            }
+            Some(Err(e)) => panic!("{e}"),
+            None => {}
+        }
+        if last_commit.elapsed() > Duration::from_secs(1) && next.count() > 0 {
+            let _ = consumer.commit(&next, CommitMode::Async);
+            next = TopicPartitionList::new();
+            last_commit = Instant::now();
+        }
+    }
+    n as f64 / start.map_or(1.0, |s| s.elapsed().as_secs_f64())
+}
+
+async fn consume_kafkadeps(kafka: &kafkadeps::Kafka, n: usize) -> f64 {
+    let count = Arc::new(AtomicUsize::new(0));
+    let first = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let done = Arc::new(tokio::sync::Notify::new());
+    let (c, f, d) = (Arc::clone(&count), Arc::clone(&first), Arc::clone(&done));
+    let (_stats, running) = kafka
+        .consumer()
+        .without_signal_handlers()
+        .shutdown_on({
+            let done = Arc::clone(&done);
+            async move { done.notified().await }
+        })
+        .start(move |record| {
+            let (c, f, d) = (Arc::clone(&c), Arc::clone(&f), Arc::clone(&d));
+            async move {
+                f.get_or_init(Instant::now);
+                std::hint::black_box(record.payload());
+                if c.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    d.notify_one();
+                }
+                Ok(())
+            }
+        })
+        .expect("consumer");
+    let handle = tokio::spawn(running);
+    done.notified().await;
+    let elapsed = first.get().map_or(1.0, |s| s.elapsed().as_secs_f64());
+    done.notify_one();
+    handle.await.expect("join").expect("consumer ok");
+    n as f64 / elapsed
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run only when benching.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    println!(
+        "throughput, {ROUNDS} rounds each, median; cluster {}",
+        bootstrap()
+    );
+    println!(
+        "{:<10} {:>6} {:>14} {:>14} {:>8}",
+        "side", "size", "raw msg/s", "kafkadeps msg/s", "ratio"
+    );
+    for (size, n) in [(100usize, 200_000usize), (1024, 100_000)] {
+        let payload = vec![b'x'; size];
+        let topic = unique(&format!("bench-{size}"));
+        let kafka = kafkadeps::Kafka::start(settings(&topic, &unique("kd-group")))
+            .await
+            .expect("kafkadeps");
+        let producer = kafka.producer();
+        let raw = raw_producer();
+        let (mut r, mut k) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            // Alternate who goes first so neither side always gets the warm broker.
+            if round % 2 == 0 {
+                r.push(produce_raw(&raw, &topic, n, &payload).await);
+                k.push(produce_kafkadeps(&producer, &topic, n, &payload).await);
+            } else {
+                k.push(produce_kafkadeps(&producer, &topic, n, &payload).await);
+                r.push(produce_raw(&raw, &topic, n, &payload).await);
+            }
+        }
+        let (r, k) = (median(r), median(k));
+        println!(
+            "{:<10} {:>5}B {:>14.0} {:>14.0} {:>8.3}",
+            "producer",
+            size,
+            r,
+            k,
+            k / r
+        );
+
+        // The topic now holds 2 * ROUNDS * n records; each consumer reads n of them.
+        let (mut r, mut k) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let t = topic.clone();
+            r.push(
+                tokio::task::spawn_blocking(move || consume_raw(&t, n))
+                    .await
+                    .expect("raw"),
+            );
+            let kafka = kafkadeps::Kafka::start(settings(&topic, &unique("kd-group")))
+                .await
+                .expect("kafkadeps");
+            k.push(consume_kafkadeps(&kafka, n).await);
+        }
+        let (r, k) = (median(r), median(k));
+        println!(
+            "{:<10} {:>5}B {:>14.0} {:>14.0} {:>8.3}",
+            "consumer",
+            size,
+            r,
+            k,
+            k / r
+        );
+    }
+}
