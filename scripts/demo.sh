@@ -32,20 +32,24 @@ echo "    bootstrap: $bootstrap"
 run_id="demo-$(date +%s)"
 topic="orders.v1"
 count="${DEMO_ORDERS:-10}"
-common=(KAFKA_BOOTSTRAP_SERVERS="$bootstrap" KAFKA_TOPIC_REPLICAS=clamp RUST_LOG=warn)
+# Human-readable logs for the demo (services log JSON lines by default).
+common=(KAFKA_BOOTSTRAP_SERVERS="$bootstrap" KAFKA_TOPIC_REPLICAS=clamp KAFKA_LOG_FORMAT=pretty
+        RUST_LOG="info,librdkafka=warn,kafkadeps=warn")
 # One declaration, two services: the producer declares the topic, the consumer depends on it.
 decl="$topic(partitions=3, retention.ms=7d)"
 
 echo "==> billing-service: KAFKA_CONSUMES='$decl' KAFKA_GROUP_ID=billing-$run_id"
 env "${common[@]}" KAFKA_APP=billing KAFKA_GROUP_ID="billing-$run_id" KAFKA_CONSUMES="$decl" \
+  KAFKA_METRICS_LISTEN=127.0.0.1:9464 \
   "$bin/example-billing-service" "$((count + 1))" &
 billing_pid=$!
 
 echo "==> orders-service: KAFKA_PRODUCES='$decl'"
-env "${common[@]}" KAFKA_APP=orders KAFKA_PRODUCES="$decl" "$bin/example-orders-service" "$count"
+env "${common[@]}" KAFKA_APP=orders KAFKA_PRODUCES="$decl" KAFKA_METRICS_LISTEN=off \
+  "$bin/example-orders-service" "$count"
 
 echo "==> a poison record (not an order) goes to the dead-letter topic"
-env "${common[@]}" KAFKA_APP=demo-poison KAFKA_PRODUCES="$decl" \
+env "${common[@]}" KAFKA_APP=demo-poison KAFKA_PRODUCES="$decl" KAFKA_METRICS_LISTEN=off \
   "$CARGO_TARGET_DIR/debug/example-orders-service" --poison
 
 wait "$billing_pid"

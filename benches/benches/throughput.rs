@@ -139,31 +139,32 @@ fn consume_raw(topic: &str, n: usize) -> f64 {
 async fn consume_kafkadeps(kafka: &kafkadeps::Kafka, n: usize) -> f64 {
     let count = Arc::new(AtomicUsize::new(0));
     let first = Arc::new(std::sync::OnceLock::<Instant>::new());
-    let done = Arc::new(tokio::sync::Notify::new());
-    let (c, f, d) = (Arc::clone(&count), Arc::clone(&first), Arc::clone(&done));
+    let reached = Arc::new(tokio::sync::Notify::new());
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (c, f, r) = (Arc::clone(&count), Arc::clone(&first), Arc::clone(&reached));
     let (_stats, running) = kafka
         .consumer()
         .without_signal_handlers()
         .shutdown_on({
-            let done = Arc::clone(&done);
-            async move { done.notified().await }
+            let stop = Arc::clone(&stop);
+            async move { stop.notified().await }
         })
         .start(move |record| {
-            let (c, f, d) = (Arc::clone(&c), Arc::clone(&f), Arc::clone(&d));
+            let (c, f, r) = (Arc::clone(&c), Arc::clone(&f), Arc::clone(&r));
             async move {
                 f.get_or_init(Instant::now);
                 std::hint::black_box(record.payload());
                 if c.fetch_add(1, Ordering::Relaxed) + 1 == n {
-                    d.notify_one();
+                    r.notify_one();
                 }
                 Ok(())
             }
         })
         .expect("consumer");
     let handle = tokio::spawn(running);
-    done.notified().await;
+    reached.notified().await;
     let elapsed = first.get().map_or(1.0, |s| s.elapsed().as_secs_f64());
-    done.notify_one();
+    stop.notify_one();
     handle.await.expect("join").expect("consumer ok");
     n as f64 / elapsed
 }

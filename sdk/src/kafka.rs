@@ -4,13 +4,53 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::admin_server;
 use crate::config::{ConfigError, Settings};
 use crate::consumer::{ConsumerBuilder, dlq_topic};
 use crate::producer::{Producer, TransactionalProducer};
+use crate::telemetry::{ComponentState, Metrics, PlanAction, PlanLabels, health, metrics};
+use crate::topics::Change;
 use crate::topics::{EnsureReport, ProvisionError, Provisioner};
 
 /// How long start-up waits for the cluster by default.
 pub const DEFAULT_ENSURE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Health component of the declared topics.
+const TOPICS: &str = "topics";
+/// Health component of the producer connection.
+const PRODUCER: &str = "producer";
+
+/// Publishes the start-up plan and the drift left as metrics.
+fn record_plan(report: &EnsureReport) {
+    let m = metrics();
+    for t in &report.plan.topics {
+        for c in &t.changes {
+            let action = match c {
+                Change::Create { .. } => PlanAction::create,
+                Change::AddPartitions { .. } => PlanAction::add_partitions,
+                Change::SetConfig { .. } => PlanAction::set_config,
+                Change::Drift { .. } => PlanAction::drift,
+                _ => PlanAction::unchanged,
+            };
+            m.topic_plan
+                .get_or_create(&PlanLabels {
+                    topic: t.topic.clone(),
+                    action,
+                })
+                .set(1);
+        }
+    }
+    for t in &report.remaining.topics {
+        let drift = t
+            .changes
+            .iter()
+            .filter(|c| matches!(c, Change::Drift { .. }))
+            .count();
+        m.topic_drift
+            .get_or_create(&Metrics::topic(&t.topic))
+            .set(i64::try_from(drift).unwrap_or(i64::MAX));
+    }
+}
 
 /// Why kafkadeps could not start.
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +62,18 @@ pub enum StartError {
     /// The declared topics could not be ensured.
     #[error("declared topics could not be ensured")]
     Provision(#[from] ProvisionError),
-    /// A client could not be created.
+    /// A client could not be created or connected.
     #[error("cannot create the Kafka client")]
     Client(#[source] rdkafka::error::KafkaError),
+    /// The admin server could not listen.
+    #[error("cannot start the admin server on {addr} (KAFKA_METRICS_LISTEN)")]
+    AdminServer {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A service's Kafka dependencies, ensured, with a durable producer.
@@ -36,8 +85,11 @@ pub struct Kafka {
 }
 
 impl Kafka {
-    /// Reads the `KAFKA_*` environment, validates it, ensures the declared topics.
+    /// Reads the `KAFKA_*` environment, validates it, starts the admin server, ensures the
+    /// declared topics. Installs the JSON log subscriber on stdout unless the application has
+    /// one (`KAFKA_LOG_FORMAT`, `RUST_LOG`).
     pub async fn from_env() -> Result<Self, StartError> {
+        crate::telemetry::logging::init_from_env();
         Self::start(Settings::from_env()?).await
     }
 
@@ -55,14 +107,44 @@ impl Kafka {
             tracing::warn!(warning = %w, "Declaration warning.");
         }
         let settings = Arc::new(settings);
-        let report = Provisioner::new(Arc::clone(&settings))?
+        let h = health();
+        h.set(
+            TOPICS,
+            ComponentState::Starting("ensuring declared topics".into()),
+        );
+        h.set(
+            PRODUCER,
+            ComponentState::Starting("not connected yet".into()),
+        );
+        if let Some(addr) = settings.metrics_listen {
+            admin_server::ensure_started(addr)
+                .await
+                .map_err(|source| StartError::AdminServer { addr, source })?;
+        }
+        let report = match Provisioner::new(Arc::clone(&settings))?
             .ensure(timeout)
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                h.set(TOPICS, ComponentState::Failed(e.to_string()));
+                return Err(e.into());
+            }
+        };
+        record_plan(&report);
+        h.set(TOPICS, ComponentState::Ready);
         let internal = settings
             .consumed_topics()
             .map(|t| dlq_topic(&t.name))
             .collect::<Vec<_>>();
         let producer = Producer::new(&settings, internal).map_err(StartError::Client)?;
+        match producer.connect(timeout).await {
+            Ok(()) => h.set(PRODUCER, ComponentState::Ready),
+            Err(e) => {
+                h.set(PRODUCER, ComponentState::Failed(e.to_string()));
+                return Err(StartError::Client(e));
+            }
+        }
         Ok(Self {
             settings,
             producer,
@@ -93,6 +175,11 @@ impl Kafka {
     /// A transactional producer for exactly-once consume-transform-produce.
     pub fn transactional(&self) -> TransactionalProducer {
         TransactionalProducer::new(Arc::clone(&self.settings))
+    }
+
+    /// The admin server's address (`/metrics`, `/livez`, `/readyz`), if it runs.
+    pub fn admin_address(&self) -> Option<std::net::SocketAddr> {
+        admin_server::address()
     }
 
     /// Flushes the producer within `grace`; returns how many records were not acknowledged

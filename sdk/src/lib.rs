@@ -4,6 +4,7 @@
 //! variables, pod annotations or a Helm include); kafkadeps makes sure those topics exist with
 //! the declared settings and hands out durable producers and consumers.
 
+pub mod admin_server;
 pub mod codec;
 pub mod config;
 mod connection;
@@ -11,6 +12,7 @@ pub mod consumer;
 mod kafka;
 pub mod producer;
 mod record;
+pub mod telemetry;
 pub mod topics;
 
 pub use codec::{Codec, CodecError, Json};

@@ -196,11 +196,15 @@ pub async fn describe_topic(
 /// Starts kafkadeps with `vars` on the cluster under test (no process env involved).
 pub async fn start_kafka(vars: &[(&str, &str)]) -> kafkadeps::Kafka {
     let boot = bootstrap();
+    // One admin server per process, on an ephemeral loopback port.
     let settings = kafkadeps::Settings::from_vars(
-        [("KAFKA_BOOTSTRAP_SERVERS", boot.as_str())]
-            .iter()
-            .chain(vars)
-            .copied(),
+        [
+            ("KAFKA_BOOTSTRAP_SERVERS", boot.as_str()),
+            ("KAFKA_METRICS_LISTEN", "127.0.0.1:0"),
+        ]
+        .iter()
+        .chain(vars)
+        .copied(),
     )
     .expect("valid settings");
     kafkadeps::Kafka::start(settings)

@@ -17,6 +17,7 @@ fn spawn(bin: &str, args: &[&str], vars: &[(&str, &str)]) -> Child {
         .env_clear()
         .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
         .env("RUST_LOG", "warn")
+        .env("KAFKA_METRICS_LISTEN", "127.0.0.1:0")
         // A crashed member's partitions move after 6 s instead of 45 s.
         .env("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "6000")
         .env("KAFKA_CLIENT_HEARTBEAT_INTERVAL_MS", "1000")

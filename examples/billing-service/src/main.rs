@@ -4,16 +4,18 @@
 //! ```sh
 //! scripts/kafka.sh up
 //! KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 KAFKA_APP=billing KAFKA_TOPIC_REPLICAS=clamp \
-//!   KAFKA_CONSUMES=orders.v1 cargo run -p example-billing-service -- 10
+//!   KAFKA_CONSUMES=orders.v1 KAFKA_LOG_FORMAT=pretty cargo run -p example-billing-service -- 10
 //! ```
 //! With an argument N it stops after N records were billed or dead-lettered; without, it runs
 //! until SIGTERM / Ctrl-C. Orders whose amount is a multiple of 3 fail once with a transient
 //! error (retried); records that are not orders are poison and go to `orders.v1.dlq`.
+//! `/metrics`, `/livez` and `/readyz` are served on `KAFKA_METRICS_LISTEN` (default `0.0.0.0:9464`).
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
-use kafkadeps::HandlerError;
+use kafkadeps::{HandlerError, Record};
 use serde::Deserialize;
 
 /// An order as billing reads it.
@@ -24,78 +26,80 @@ struct Order {
     amount_cents: i64,
 }
 
+/// Counts handled records and signals when the expected number is reached.
+struct Progress {
+    done: AtomicU32,
+    expect: Option<u32>,
+    finished: tokio::sync::Notify,
+}
+
+impl Progress {
+    fn handled(&self) {
+        let n = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.expect.is_some_and(|e| n >= e) {
+            self.finished.notify_one();
+        }
+    }
+}
+
+async fn bill(
+    record: Record,
+    progress: Arc<Progress>,
+    failed_once: Arc<Mutex<HashSet<String>>>,
+) -> Result<(), HandlerError> {
+    let order: Order = match record.json() {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(
+                topic = record.topic(),
+                partition = record.partition(),
+                offset = record.offset(),
+                "Not an order; dead-lettering it."
+            );
+            progress.handled();
+            return Err(e.into());
+        }
+    };
+    let first_failure = order.amount_cents % 3 == 0
+        && failed_once
+            .lock()
+            .map(|mut s| s.insert(order.order_id.clone()))
+            .unwrap_or(false);
+    if first_failure {
+        tracing::warn!(order_id = %order.order_id, "Billing failed transiently; it will be retried.");
+        return Err(HandlerError::retryable("payment provider timed out"));
+    }
+    tracing::info!(
+        order_id = %order.order_id, customer = %order.customer, amount_cents = order.amount_cents,
+        topic = record.topic(), partition = record.partition(), offset = record.offset(),
+        "Billed order."
+    );
+    progress.handled();
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let expect: Option<u32> = std::env::args().nth(1).map(|s| s.parse()).transpose()?;
-
     let kafka = kafkadeps::Kafka::from_env().await?;
-    let done = Arc::new(AtomicU32::new(0));
-    let finished = Arc::new(tokio::sync::Notify::new());
-    let failed_once = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let progress = Arc::new(Progress {
+        done: AtomicU32::new(0),
+        expect,
+        finished: tokio::sync::Notify::new(),
+    });
+    let failed_once = Arc::new(Mutex::new(HashSet::new()));
 
-    let (d, f) = (Arc::clone(&done), Arc::clone(&finished));
-    let consumer = kafka
+    let stop = Arc::clone(&progress);
+    let p = Arc::clone(&progress);
+    kafka
         .consumer()
         .max_attempts(3)
-        .shutdown_on(async move { f.notified().await });
-    let (d2, f2) = (Arc::clone(&d), Arc::clone(&finished));
-    consumer
-        .run(move |record| {
-            let (done, finished, failed_once) =
-                (Arc::clone(&d2), Arc::clone(&f2), Arc::clone(&failed_once));
-            async move {
-                let count = |done: &AtomicU32| {
-                    let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                    if expect.is_some_and(|e| n >= e) {
-                        finished.notify_one();
-                    }
-                };
-                let order: Order = match record.json() {
-                    Ok(o) => o,
-                    Err(e) => {
-                        println!(
-                            "poison record at {}/{} offset {}: dead-lettered",
-                            record.topic(),
-                            record.partition(),
-                            record.offset()
-                        );
-                        count(&done);
-                        return Err(e.into());
-                    }
-                };
-                if order.amount_cents % 3 == 0
-                    && failed_once
-                        .lock()
-                        .map(|mut s| s.insert(order.order_id.clone()))
-                        .unwrap_or(false)
-                {
-                    println!(
-                        "billing {} failed transiently; it will be retried",
-                        order.order_id
-                    );
-                    return Err(HandlerError::retryable("payment provider timed out"));
-                }
-                println!(
-                    "billed {} for {} ({} cents) from partition {} offset {}",
-                    order.order_id,
-                    order.customer,
-                    order.amount_cents,
-                    record.partition(),
-                    record.offset()
-                );
-                count(&done);
-                Ok(())
-            }
-        })
+        .shutdown_on(async move { stop.finished.notified().await })
+        .run(move |record| bill(record, Arc::clone(&p), Arc::clone(&failed_once)))
         .await?;
-    println!(
-        "billing-service: {} records handled, offsets committed",
-        d.load(Ordering::SeqCst)
+    tracing::info!(
+        records = progress.done.load(Ordering::SeqCst),
+        "Billing stopped; offsets committed."
     );
     Ok(())
 }

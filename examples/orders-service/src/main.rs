@@ -4,11 +4,12 @@
 //! ```sh
 //! scripts/kafka.sh up
 //! KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 KAFKA_APP=orders KAFKA_TOPIC_REPLICAS=clamp \
-//!   KAFKA_PRODUCES='orders.v1(partitions=3, retention.ms=7d)' \
+//!   KAFKA_PRODUCES='orders.v1(partitions=3, retention.ms=7d)' KAFKA_LOG_FORMAT=pretty \
 //!   cargo run -p example-orders-service -- 10
 //! ```
 //! The argument is how many orders to send (default 10); `--poison` sends one record that is not
-//! an order (the consumer dead-letters it).
+//! an order (the consumer dead-letters it). Logs are JSON lines on stdout unless
+//! `KAFKA_LOG_FORMAT=pretty`.
 
 use serde::Serialize;
 
@@ -22,11 +23,6 @@ struct Order {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let arg = std::env::args().nth(1);
 
     // Parse + validate the KAFKA_* declarations, ensure the declared topics exist.
@@ -44,17 +40,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .key("poison")
             .payload(b"this is not an order".to_vec());
         let delivery = producer.send_record(record).await?;
-        println!(
-            "produced a poison record to {topic} partition {} offset {}",
-            delivery.partition, delivery.offset
-        );
+        tracing::info!(topic = %topic, partition = delivery.partition, offset = delivery.offset, "Produced a poison record.");
         return Ok(());
     }
     let count: u32 = arg.map(|s| s.parse()).transpose()?.unwrap_or(10);
 
     let sends = (0..count).map(|i| {
-        let producer = producer.clone();
-        let topic = topic.clone();
+        let (producer, topic) = (producer.clone(), topic.clone());
         async move {
             let order = Order {
                 order_id: format!("order-{i}"),
@@ -62,9 +54,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 amount_cents: 1000 + i64::from(i) * 7,
             };
             let delivery = producer.send(&topic, &order.order_id, &order).await?;
-            println!(
-                "produced {} to {topic} partition {} offset {}",
-                order.order_id, delivery.partition, delivery.offset
+            tracing::info!(
+                order_id = %order.order_id, topic = %topic,
+                partition = delivery.partition, offset = delivery.offset,
+                "Produced order."
             );
             Ok::<_, kafkadeps::ProduceError>(())
         }
@@ -73,8 +66,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         result?;
     }
     let undelivered = kafka.shutdown(std::time::Duration::from_secs(10)).await;
-    println!(
-        "orders-service: {count} orders acknowledged by all in-sync replicas, {undelivered} undelivered"
+    tracing::info!(
+        count,
+        undelivered,
+        "Orders acknowledged by all in-sync replicas."
     );
     Ok(())
 }

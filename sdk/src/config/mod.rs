@@ -33,8 +33,8 @@ use std::fmt;
 
 pub use error::{ConfigError, Problem};
 pub use model::{
-    DEFAULT_PARTITIONS, DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, ReplicasMode, Security,
-    Settings, Topic, TopicPolicy, TopicSpec, Usage,
+    DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS, DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability,
+    ReplicasMode, Security, Settings, Topic, TopicPolicy, TopicSpec, Usage,
 };
 pub use secret::Secret;
 
@@ -149,6 +149,10 @@ impl SettingsBuilder {
             property.replace('.', "_").to_ascii_uppercase()
         );
         self.set(&var, value)
+    }
+    /// `KAFKA_METRICS_LISTEN`: where the admin server listens (`"off"` for none).
+    pub fn metrics_listen(self, addr: impl Into<String>) -> Self {
+        self.set(vars::METRICS_LISTEN, addr)
     }
     /// Any variable of the contract by name (for settings without a method).
     pub fn var(self, name: &str, value: impl Into<String>) -> Self {

@@ -9,6 +9,9 @@ use serde::Serialize;
 use super::Secret;
 use super::grammar::render_value;
 
+/// Default admin server address.
+pub const DEFAULT_METRICS_LISTEN: &str = "0.0.0.0:9464";
+
 /// Built-in defaults for every declared topic: the durable ones.
 pub const DEFAULT_PARTITIONS: i32 = 3;
 /// Built-in replication factor.
@@ -194,6 +197,10 @@ pub struct Settings {
     pub durability: Durability,
     /// Extra librdkafka properties from `KAFKA_CLIENT_*`.
     pub client_properties: BTreeMap<String, String>,
+    /// Where the admin server listens (`None`: no admin server).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Export per-partition lag series.
+    pub partition_lag: bool,
     /// Things that are allowed but probably not meant (logged at start-up).
     pub warnings: Vec<String>,
 }

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use super::error::{ConfigError, Problems};
 use super::grammar::{self, RawDecl};
 use super::model::{
-    DEFAULT_PARTITIONS, DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, ReplicasMode, Security,
-    Settings, Topic, TopicPolicy, TopicSpec, Usage,
+    DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS, DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability,
+    ReplicasMode, Security, Settings, Topic, TopicPolicy, TopicSpec, Usage,
 };
 use super::vars::{self, RawVars};
 use super::{Secret, client_properties, topic_keys};
@@ -529,6 +529,29 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         ));
     }
 
+    let metrics_listen = match raw.metrics_listen.as_deref().map(str::trim) {
+        Some("off") => None,
+        other => match other
+            .unwrap_or(DEFAULT_METRICS_LISTEN)
+            .parse::<std::net::SocketAddr>()
+        {
+            Ok(a) => Some(a),
+            Err(_) => {
+                problems.push(
+                    vars::METRICS_LISTEN,
+                    format!("`{}` is not ip:port or off", other.unwrap_or_default()),
+                );
+                None
+            }
+        },
+    };
+    let partition_lag = one_of(
+        vars::METRICS_PARTITION_LAG,
+        raw.metrics_partition_lag.as_deref(),
+        &[("true", true), ("false", false)],
+        false,
+        &mut problems,
+    );
     let client_properties =
         client_properties::resolve(&raw.client_properties, durability, &mut problems);
     problems.into_result(Settings {
@@ -543,6 +566,8 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         replicas_mode,
         durability,
         client_properties,
+        metrics_listen,
+        partition_lag,
         warnings,
     })
 }

@@ -49,6 +49,10 @@ pub const DURABILITY: &str = "KAFKA_DURABILITY";
 pub const CLIENT_PROPERTY_PREFIX: &str = "KAFKA_CLIENT_";
 /// Static group membership instance id (optional).
 pub const GROUP_INSTANCE_ID: &str = "KAFKA_GROUP_INSTANCE_ID";
+/// Admin server address (`/metrics`, `/livez`, `/readyz`): `host:port` or `off`.
+pub const METRICS_LISTEN: &str = "KAFKA_METRICS_LISTEN";
+/// `true` to export per-partition lag series as well as per-topic ones.
+pub const METRICS_PARTITION_LAG: &str = "KAFKA_METRICS_PARTITION_LAG";
 /// The host name, the default client id.
 pub const HOSTNAME: &str = "HOSTNAME";
 
@@ -77,6 +81,8 @@ pub(crate) struct RawVars {
     pub(crate) topic_policy: Option<String>,
     pub(crate) topic_replicas: Option<String>,
     pub(crate) durability: Option<String>,
+    pub(crate) metrics_listen: Option<String>,
+    pub(crate) metrics_partition_lag: Option<String>,
     #[serde(skip)]
     pub(crate) hostname: Option<String>,
     /// `KAFKA_CLIENT_<PROPERTY>` entries: (variable name, value).

@@ -34,6 +34,7 @@ use crate::config::Settings;
 use crate::connection::{Role, client_config};
 use crate::producer::Producer;
 use crate::record::Record;
+use crate::telemetry::{ComponentState, health};
 use poll_loop::{Counters, LoopState, RuntimeContext};
 use worker::{DynHandler, Processing};
 
@@ -45,6 +46,10 @@ pub const DURABLE_CONSUMER: &[(&str, &str)] = &[
     ("auto.offset.reset", "earliest"),
     ("partition.assignment.strategy", "cooperative-sticky"),
     ("enable.partition.eof", "false"),
+    (
+        "statistics.interval.ms",
+        crate::telemetry::stats::STATISTICS_INTERVAL_MS,
+    ),
 ];
 
 /// Why the consumer stopped with an error.
@@ -148,6 +153,11 @@ impl ConsumerBuilder {
         self.topics = topics.into_iter().map(Into::into).collect();
         self
     }
+    /// How often consumer lag is sampled for the lag metrics.
+    pub fn lag_interval(mut self, interval: Duration) -> Self {
+        self.options.lag_interval = interval;
+        self
+    }
     /// Shuts down when `signal` completes (in addition to SIGTERM/SIGINT unless disabled).
     pub fn shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
         self.shutdown = Some(Box::pin(signal));
@@ -200,26 +210,43 @@ impl ConsumerBuilder {
             shutting_down: Arc::clone(&shutting_down),
         });
         let counters = Arc::new(Counters::default());
+        let component = format!("consumer:{}", self.settings.group_id);
+        health().set(
+            &component,
+            ComponentState::Starting("joining the consumer group".into()),
+        );
         let context = RuntimeContext {
             state: Mutex::new(Some(LoopState::new(
                 processing,
                 tokio::runtime::Handle::current(),
             ))),
             counters: Arc::clone(&counters),
+            component,
         };
         let mut config = client_config(&self.settings, Role::Consumer, DURABLE_CONSUMER);
         config.set("group.id", &self.settings.group_id);
         if let Some(id) = &self.settings.group_instance_id {
             config.set("group.instance.id", id);
         }
-        let consumer: BaseConsumer<RuntimeContext> = config
-            .create_with_context(context)
-            .map_err(ConsumeError::Kafka)?;
+        let consumer: Arc<BaseConsumer<RuntimeContext>> = Arc::new(
+            config
+                .create_with_context(context)
+                .map_err(ConsumeError::Kafka)?,
+        );
         let topics = self.topics;
         let dlq = self.dlq;
         let grace = self.options.shutdown_grace;
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let flag = Arc::clone(&shutting_down);
+        let (lag_consumer, lag_flag) = (Arc::clone(&consumer), Arc::clone(&shutting_down));
+        let (lag_interval, per_partition) =
+            (self.options.lag_interval, self.settings.partition_lag);
+        std::thread::Builder::new()
+            .name("kafkadeps-lag".into())
+            .spawn(move || {
+                poll_loop::sample_lag(&lag_consumer, lag_interval, per_partition, &lag_flag)
+            })
+            .map_err(|_| ConsumeError::Crashed)?;
         std::thread::Builder::new()
             .name("kafkadeps-consumer".into())
             .spawn(move || {

@@ -37,6 +37,8 @@ pub struct ConsumerOptions {
     pub revoke_timeout: Duration,
     /// Records buffered per lane before the partition is paused.
     pub queue_per_lane: usize,
+    /// How often lag is sampled (log end and committed offsets of the assignment).
+    pub lag_interval: Duration,
 }
 
 impl Default for ConsumerOptions {
@@ -50,6 +52,7 @@ impl Default for ConsumerOptions {
             shutdown_grace: Duration::from_secs(30),
             revoke_timeout: Duration::from_secs(10),
             queue_per_lane: 256,
+            lag_interval: Duration::from_secs(5),
         }
     }
 }

@@ -17,6 +17,11 @@ use super::ConsumeError;
 use super::tracker::PartitionTracker;
 use super::worker::{Ack, Processing, Tp, WorkerHandle};
 use crate::record::Record;
+use crate::telemetry::lag::EndSamples;
+use crate::telemetry::{
+    ClientRole, CommitLabels, CommitOutcome, ComponentState, Health, Metrics, PartitionLabels,
+    health, metrics,
+};
 
 /// Counters the runtime exposes (read by observability and tests).
 #[derive(Debug, Default)]
@@ -25,6 +30,32 @@ pub(crate) struct Counters {
     pub(crate) assigned: AtomicU64,
     pub(crate) commits_ok: AtomicU64,
     pub(crate) commits_failed: AtomicU64,
+}
+
+impl Counters {
+    fn rebalanced(&self) {
+        self.rebalances.fetch_add(1, AtomicOrdering::Relaxed);
+        metrics().consumer_rebalances.inc();
+    }
+
+    fn assigned(&self, partitions: usize) {
+        self.assigned
+            .store(partitions as u64, AtomicOrdering::Relaxed);
+        metrics()
+            .consumer_assigned
+            .set(i64::try_from(partitions).unwrap_or(i64::MAX));
+    }
+
+    fn committed(&self, outcome: CommitOutcome) {
+        match outcome {
+            CommitOutcome::ok => self.commits_ok.fetch_add(1, AtomicOrdering::Relaxed),
+            CommitOutcome::error => self.commits_failed.fetch_add(1, AtomicOrdering::Relaxed),
+        };
+        metrics()
+            .consumer_commits
+            .get_or_create(&CommitLabels { outcome })
+            .inc();
+    }
 }
 
 /// State shared by the loop and the rebalance callback (both run on the poll thread).
@@ -40,19 +71,24 @@ pub(crate) struct LoopState {
     runtime: tokio::runtime::Handle,
 }
 
-/// The consumer context: logs through `tracing`, and drains + commits on revoke.
+/// The consumer context: logs through `tracing`, statistics to metrics, drains + commits on
+/// revoke, and keeps the consumer's health component current.
 pub(crate) struct RuntimeContext {
     pub(crate) state: Mutex<Option<LoopState>>,
     pub(crate) counters: Arc<Counters>,
+    /// Health component name (`consumer:<group>`).
+    pub(crate) component: String,
 }
 
-impl ClientContext for RuntimeContext {}
+impl ClientContext for RuntimeContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        crate::telemetry::stats::record(ClientRole::consumer, &statistics);
+    }
+}
 
 impl ConsumerContext for RuntimeContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        self.counters
-            .rebalances
-            .fetch_add(1, AtomicOrdering::Relaxed);
+        self.counters.rebalanced();
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 let tps: Vec<Tp> = tpl
@@ -75,24 +111,20 @@ impl ConsumerContext for RuntimeContext {
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
-        self.counters
-            .assigned
-            .store(assigned as u64, AtomicOrdering::Relaxed);
+        self.counters.assigned(assigned);
+        // Holding partitions, or legitimately idle (more members than partitions).
+        health().set(&self.component, ComponentState::Ready);
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         match result {
             Ok(()) => {
-                self.counters
-                    .commits_ok
-                    .fetch_add(1, AtomicOrdering::Relaxed);
+                self.counters.committed(CommitOutcome::ok);
             }
             // Nothing to commit is not a failure.
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => {
-                self.counters
-                    .commits_failed
-                    .fetch_add(1, AtomicOrdering::Relaxed);
+                self.counters.committed(CommitOutcome::error);
                 tracing::warn!(error = %e, partitions = offsets.count(), "Offset commit failed; the next commit retries.");
             }
         }
@@ -261,13 +293,11 @@ impl LoopState {
                     }
                 }
                 if matches!(mode, CommitMode::Sync) {
-                    counters.commits_ok.fetch_add(1, AtomicOrdering::Relaxed);
+                    counters.committed(CommitOutcome::ok);
                 }
             }
             Err(e) => {
-                counters
-                    .commits_failed
-                    .fetch_add(1, AtomicOrdering::Relaxed);
+                counters.committed(CommitOutcome::error);
                 tracing::warn!(error = %e, "Offset commit failed; the next commit retries.");
             }
         }
@@ -375,7 +405,7 @@ fn fatal(consumer: &BaseConsumer<RuntimeContext>, error: &KafkaError) -> bool {
 /// Runs the loop until `shutdown` is set or a fatal error; then drains within the grace period,
 /// commits, and closes the consumer (leaving the group).
 pub(crate) fn run(
-    consumer: BaseConsumer<RuntimeContext>,
+    consumer: Arc<BaseConsumer<RuntimeContext>>,
     topics: &[String],
     shutdown: &AtomicBool,
 ) -> Result<(), ConsumeError> {
@@ -393,9 +423,11 @@ pub(crate) fn run(
             state.processing.options.shutdown_grace,
         )
     };
+    let heartbeat = health().heartbeat(&ctx.component);
     let mut last_commit = Instant::now();
     let mut failure = None;
     while !shutdown.load(AtomicOrdering::SeqCst) {
+        Health::beat(heartbeat);
         if let Some(state) = lock(&ctx.state).as_mut() {
             state.drain_acks();
             state.flush_overflow(&consumer);
@@ -415,6 +447,10 @@ pub(crate) fn run(
             }
             Some(Err(e)) if fatal(&consumer, &e) => {
                 tracing::error!(error = %e, "Fatal consumer error; shutting down.");
+                health().set(
+                    &ctx.component,
+                    ComponentState::Failed(format!("fatal consumer error: {e}")),
+                );
                 failure = Some(ConsumeError::Fatal(e));
                 break;
             }
@@ -423,6 +459,10 @@ pub(crate) fn run(
     }
     // Shutdown: stop fetching, let in-flight handlers finish, commit, leave the group.
     shutdown.store(true, AtomicOrdering::SeqCst);
+    if failure.is_none() {
+        health().set(&ctx.component, ComponentState::Stopping);
+    }
+    Health::retire(heartbeat);
     if let Some(state) = lock(&ctx.state).as_mut() {
         let all = state.all_partitions();
         let _ = consumer.pause(&tpl_of(&all));
@@ -438,9 +478,98 @@ pub(crate) fn run(
         state.trackers.clear();
     }
     consumer.unsubscribe();
-    drop(consumer);
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Samples the log end of every assigned partition and the group's committed offsets every
+/// `interval`, and publishes lag in records and in time (see [`crate::telemetry::lag`]).
+/// Runs on its own thread (the calls block) until `shutdown`.
+pub(crate) fn sample_lag(
+    consumer: &BaseConsumer<RuntimeContext>,
+    interval: Duration,
+    per_partition: bool,
+    shutdown: &AtomicBool,
+) {
+    let mut samples: HashMap<Tp, EndSamples> = HashMap::new();
+    let mut topics_seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let timeout = Duration::from_secs(5);
+    let mut next = Instant::now();
+    while !shutdown.load(AtomicOrdering::SeqCst) {
+        if Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        next = Instant::now() + interval;
+        let Ok(assignment) = consumer.assignment() else {
+            continue;
+        };
+        let committed = if assignment.count() == 0 {
+            TopicPartitionList::new()
+        } else {
+            match consumer.committed(timeout) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(error = %e, "Cannot read committed offsets for lag.");
+                    continue;
+                }
+            }
+        };
+        let now = Instant::now();
+        let mut by_topic: HashMap<String, (i64, f64)> =
+            topics_seen.iter().map(|t| (t.clone(), (0, 0.0))).collect();
+        let m = metrics();
+        for e in assignment.elements() {
+            let (topic, partition) = (e.topic(), e.partition());
+            let Ok((low, high)) = consumer.fetch_watermarks(topic, partition, timeout) else {
+                continue;
+            };
+            let tp: Tp = (Arc::from(topic), partition);
+            let s = samples.entry(tp).or_default();
+            s.record(now, high);
+            let position = match committed
+                .find_partition(topic, partition)
+                .map(|c| c.offset())
+            {
+                Some(Offset::Offset(o)) => o,
+                _ => low,
+            };
+            let (msgs, secs) = (
+                s.lag_messages(position),
+                s.lag_time(position, now).as_secs_f64(),
+            );
+            let entry = by_topic.entry(topic.to_owned()).or_insert((0, 0.0));
+            entry.0 += msgs;
+            entry.1 = entry.1.max(secs);
+            if per_partition {
+                let labels = PartitionLabels {
+                    topic: topic.to_owned(),
+                    partition,
+                };
+                m.consumer_partition_lag_messages
+                    .get_or_create(&labels)
+                    .set(msgs);
+                m.consumer_partition_lag_seconds
+                    .get_or_create(&labels)
+                    .set(secs);
+            }
+        }
+        samples.retain(|tp, _| {
+            assignment
+                .elements()
+                .iter()
+                .any(|e| e.topic() == &*tp.0 && e.partition() == tp.1)
+        });
+        for (topic, (msgs, secs)) in by_topic {
+            m.consumer_lag_messages
+                .get_or_create(&Metrics::topic(&topic))
+                .set(msgs);
+            m.consumer_lag_seconds
+                .get_or_create(&Metrics::topic(&topic))
+                .set(secs);
+            topics_seen.insert(topic);
+        }
     }
 }

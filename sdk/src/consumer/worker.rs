@@ -8,16 +8,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::mpsc as std_mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::dead_letter::dead_letter;
 use super::handler::{FailureKind, HandlerError};
 use super::options::ConsumerOptions;
 use crate::producer::Producer;
 use crate::record::Record;
+use crate::telemetry::propagation::{self, attr};
+use crate::telemetry::{Metrics, RecordLabels, RecordOutcome, metrics};
 
 /// A topic-partition.
 pub(crate) type Tp = (Arc<str>, i32);
@@ -132,19 +135,50 @@ fn stopping(p: &Processing, stop: &AtomicBool) -> bool {
 /// Handles one record to the end. `false` when it was abandoned because the worker stopped
 /// (the record stays uncommitted and is redelivered).
 async fn process(p: &Processing, stop: &AtomicBool, record: Record) -> bool {
+    let span = tracing::info_span!(
+        "process",
+        otel.name = %format_args!("process {}", record.topic()),
+        otel.kind = "consumer",
+        { attr::SYSTEM } = "kafka",
+        { attr::OPERATION } = "process",
+        { attr::DESTINATION } = record.topic(),
+        { attr::PARTITION } = record.partition(),
+        { attr::OFFSET } = record.offset(),
+        { attr::GROUP } = %p.group,
+    );
+    propagation::continue_trace(&span, record.headers());
+    process_in_span(p, stop, record).instrument(span).await
+}
+
+async fn process_in_span(p: &Processing, stop: &AtomicBool, record: Record) -> bool {
+    let m = metrics();
+    let count = |outcome: RecordOutcome| {
+        m.consumer_messages
+            .get_or_create(&RecordLabels {
+                topic: record.topic().to_owned(),
+                outcome,
+            })
+            .inc();
+    };
     let mut attempt: u32 = 1;
     loop {
+        let started = Instant::now();
         let outcome = AssertUnwindSafe((p.handler)(record.clone()))
             .catch_unwind()
             .await;
+        m.consumer_handler_duration
+            .get_or_create(&Metrics::topic(record.topic()))
+            .observe(started.elapsed().as_secs_f64());
         let error = match outcome {
             Ok(Ok(())) => {
                 tracing::debug!(
                     topic = record.topic(),
                     partition = record.partition(),
                     offset = record.offset(),
+                    group = %p.group,
                     "Processed record."
                 );
+                count(RecordOutcome::ok);
                 return true;
             }
             Ok(Err(e)) => e,
@@ -157,6 +191,7 @@ async fn process(p: &Processing, stop: &AtomicBool, record: Record) -> bool {
                 topic = record.topic(), partition = record.partition(), offset = record.offset(),
                 attempt, error = %error.chain(), "Handler failed; retrying."
             );
+            count(RecordOutcome::retried);
             if !sleep_unless_stopped(p, stop, delay).await {
                 return false;
             }
@@ -167,7 +202,11 @@ async fn process(p: &Processing, stop: &AtomicBool, record: Record) -> bool {
             topic = record.topic(), partition = record.partition(), offset = record.offset(),
             attempt, kind = error.kind_name(), error = %error.chain(), "Sending record to the dead-letter topic."
         );
-        return send_to_dlq(p, stop, &record, &error).await;
+        let sent = send_to_dlq(p, stop, &record, &error).await;
+        if sent {
+            count(RecordOutcome::dead_lettered);
+        }
+        return sent;
     }
 }
 

@@ -5,13 +5,15 @@ mod transactional;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use serde::Serialize;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
+use tracing::Instrument;
 
 pub use transactional::{TransactionalProducer, Transform};
 
@@ -19,9 +21,9 @@ use crate::codec::{Codec, CodecError, Json};
 use crate::config::Settings;
 use crate::connection::{Role, client_config};
 use crate::record::OutgoingRecord;
-
-/// Records librdkafka may hold at once; `send` waits for room beyond this.
-const MAX_QUEUED: usize = 100_000;
+use crate::telemetry::propagation::{self, attr};
+use crate::telemetry::stats::ProducerTelemetry;
+use crate::telemetry::{Metrics, SendLabels, SendOutcome, metrics};
 
 /// The durable producer defaults, applied before `KAFKA_CLIENT_*` properties.
 pub const DURABLE_PRODUCER: &[(&str, &str)] = &[
@@ -33,6 +35,10 @@ pub const DURABLE_PRODUCER: &[(&str, &str)] = &[
     ("linger.ms", "5"),
     ("compression.type", "lz4"),
     ("queue.buffering.max.messages", "100000"),
+    (
+        "statistics.interval.ms",
+        crate::telemetry::stats::STATISTICS_INTERVAL_MS,
+    ),
 ];
 
 /// Where an acknowledged record landed.
@@ -103,9 +109,10 @@ impl ProduceError {
 }
 
 pub(crate) struct Shared {
-    pub(crate) inner: FutureProducer,
+    pub(crate) inner: FutureProducer<ProducerTelemetry>,
     declared: HashSet<String>,
-    room: Semaphore,
+    /// Senders waiting for room in a full local queue.
+    waiting: AtomicUsize,
     delivered: Notify,
 }
 
@@ -144,8 +151,9 @@ impl Producer {
         settings: &Settings,
         internal: impl IntoIterator<Item = String>,
     ) -> Result<Self, KafkaError> {
-        let inner: FutureProducer =
-            client_config(settings, Role::Producer, DURABLE_PRODUCER).create()?;
+        let inner: FutureProducer<ProducerTelemetry> =
+            client_config(settings, Role::Producer, DURABLE_PRODUCER)
+                .create_with_context(ProducerTelemetry)?;
         let declared = settings
             .produced_topics()
             .map(|t| t.name.clone())
@@ -155,7 +163,7 @@ impl Producer {
             shared: Arc::new(Shared {
                 inner,
                 declared,
-                room: Semaphore::new(MAX_QUEUED),
+                waiting: AtomicUsize::new(0),
                 delivered: Notify::new(),
             }),
         })
@@ -211,17 +219,54 @@ impl Producer {
     }
 
     /// Sends a fully built record. Waits (without spinning) while the local queue is full.
-    pub async fn send_record(&self, record: OutgoingRecord) -> Result<Delivery, ProduceError> {
+    /// Runs in a `send {topic}` span whose trace context travels in the record's headers.
+    pub async fn send_record(&self, mut record: OutgoingRecord) -> Result<Delivery, ProduceError> {
         if !self.shared.declared.contains(&record.topic) {
             return Err(ProduceError::UndeclaredTopic(record.topic));
         }
-        // Room in the local queue; released when the delivery report arrives.
-        let Ok(_permit) = self.shared.room.acquire().await else {
-            return Err(ProduceError::Delivery {
-                source: KafkaError::Canceled,
-                record: Box::new(record),
-            });
+        let span = tracing::info_span!(
+            "send",
+            otel.name = %format_args!("send {}", record.topic),
+            otel.kind = "producer",
+            { attr::SYSTEM } = "kafka",
+            { attr::OPERATION } = "send",
+            { attr::DESTINATION } = %record.topic,
+            { attr::PARTITION } = tracing::field::Empty,
+            { attr::OFFSET } = tracing::field::Empty,
+        );
+        propagation::inject(&span, &mut record.headers);
+        let started = Instant::now();
+        let result = self.deliver(record).instrument(span.clone()).await;
+        let m = metrics();
+        let topic = match &result {
+            Ok((d, topic)) => {
+                span.record(attr::PARTITION, d.partition);
+                span.record(attr::OFFSET, d.offset);
+                topic.as_str()
+            }
+            Err(ProduceError::Delivery { record, .. }) => record.topic.as_str(),
+            Err(_) => "",
         };
+        let outcome = if result.is_ok() {
+            SendOutcome::ok
+        } else {
+            SendOutcome::error
+        };
+        m.producer_messages
+            .get_or_create(&SendLabels {
+                topic: topic.to_owned(),
+                outcome,
+            })
+            .inc();
+        m.producer_send_duration
+            .get_or_create(&Metrics::topic(topic))
+            .observe(started.elapsed().as_secs_f64());
+        m.producer_queue
+            .set(i64::from(self.shared.inner.in_flight_count()));
+        result.map(|(d, _)| d)
+    }
+
+    async fn deliver(&self, record: OutgoingRecord) -> Result<(Delivery, String), ProduceError> {
         let result = loop {
             let mut fr = FutureRecord::<[u8], [u8]>::to(&record.topic);
             if let Some(k) = &record.key {
@@ -239,12 +284,15 @@ impl Producer {
             match self.shared.inner.send_result(fr) {
                 Ok(delivery) => break delivery.await,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    // The byte limit of the queue is full: wait for a delivery to free room.
+                    // Backpressure: wait until a delivery frees room (the timeout only guards
+                    // against room freed by a producer clone this process does not see).
+                    self.shared.waiting.fetch_add(1, Ordering::SeqCst);
                     let _ = tokio::time::timeout(
                         Duration::from_millis(100),
                         self.shared.delivered.notified(),
                     )
                     .await;
+                    self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
                 }
                 Err((e, _)) => {
                     return Err(ProduceError::Delivery {
@@ -254,12 +302,17 @@ impl Producer {
                 }
             }
         };
-        self.shared.delivered.notify_waiters();
+        if self.shared.waiting.load(Ordering::Relaxed) > 0 {
+            self.shared.delivered.notify_waiters();
+        }
         match result {
-            Ok(Ok(d)) => Ok(Delivery {
-                partition: d.partition,
-                offset: d.offset,
-            }),
+            Ok(Ok(d)) => Ok((
+                Delivery {
+                    partition: d.partition,
+                    offset: d.offset,
+                },
+                record.topic,
+            )),
             Ok(Err((e, _))) => Err(ProduceError::Delivery {
                 source: e,
                 record: Box::new(record),
@@ -269,6 +322,20 @@ impl Producer {
                 record: Box::new(record),
             }),
         }
+    }
+
+    /// Waits until the producer has fetched cluster metadata (it is connected).
+    pub(crate) async fn connect(&self, timeout: Duration) -> Result<(), KafkaError> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            shared
+                .inner
+                .client()
+                .fetch_metadata(None, timeout)
+                .map(|_| ())
+        })
+        .await
+        .unwrap_or(Err(KafkaError::Canceled))
     }
 
     /// Records queued or in flight right now.
@@ -295,6 +362,7 @@ impl Producer {
             Ok(()) => 0,
             Err(_) => {
                 let undelivered = self.in_flight();
+                metrics().producer_undelivered.inc_by(undelivered as u64);
                 tracing::error!(
                     undelivered,
                     "Producer shut down with records not acknowledged; their senders get errors."

@@ -1,0 +1,57 @@
+//! Structured logs on stdout: JSON lines by default (`KAFKA_LOG_FORMAT=json|pretty`), filtered by
+//! `RUST_LOG` (default `info`). librdkafka's own log lines arrive through `tracing` with target
+//! `librdkafka`, in the same stream. With `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, spans are exported over OTLP; otherwise no exporter.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Variable choosing the log format.
+pub const LOG_FORMAT: &str = "KAFKA_LOG_FORMAT";
+
+/// Installs the global subscriber from the environment. Does nothing when the application
+/// installed one already. Returns whether this call installed it.
+pub fn init_from_env() -> bool {
+    init(std::env::var(LOG_FORMAT).ok().as_deref(), otlp_configured())
+}
+
+fn otlp_configured() -> bool {
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
+}
+
+fn init(format: Option<&str>, otlp: bool) -> bool {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let otel = if otlp {
+        super::tracing_export::otlp_layer()
+    } else {
+        None
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let installed = match format
+        .map(str::trim)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("pretty") => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stdout))
+            .try_init(),
+        _ => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .with_target(true)
+                    .with_writer(std::io::stdout),
+            )
+            .try_init(),
+    };
+    installed.is_ok()
+}

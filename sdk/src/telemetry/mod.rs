@@ -1,0 +1,18 @@
+//! Observability: Prometheus metrics, health, structured logs, OpenTelemetry trace propagation
+//! and consumer lag. See `docs/observability.md`.
+
+mod health;
+pub(crate) mod lag;
+pub mod logging;
+mod metrics;
+pub(crate) mod propagation;
+pub(crate) mod stats;
+mod tracing_export;
+
+pub use health::{ComponentState, Health, Readiness, health};
+pub(crate) use metrics::*;
+
+/// The current metrics in OpenMetrics text (what `/metrics` serves).
+pub fn encode_metrics() -> String {
+    metrics().encode()
+}
