@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 # shellcheck source=lib/prereqs.sh
 . scripts/lib/prereqs.sh
 
-ensure_debian_packages
+# prometheus: a real Prometheus server scrapes a service in the observability tests.
+ensure_debian_packages prometheus
 ensure_rust
+ensure_python_venv
 
 started_kafka=0
 cleanup() {

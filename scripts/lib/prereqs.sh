@@ -8,10 +8,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KAFKADEPS_CACHE/target}"
 # Debian packages librdkafka's vendored build (rdkafka's cmake-build) and the broker need.
 KAFKADEPS_DEBIAN_PACKAGES=(cmake build-essential libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev maven openjdk-17-jre-headless)
 
+# ensure_debian_packages [extra packages...]: the build packages plus any extra ones.
 ensure_debian_packages() {
   local missing=() p
   command -v dpkg-query >/dev/null 2>&1 || return 0   # not Debian: the README lists what to install
-  for p in "${KAFKADEPS_DEBIAN_PACKAGES[@]}"; do
+  for p in "${KAFKADEPS_DEBIAN_PACKAGES[@]}" "$@"; do
     # A Java 17+ runtime from elsewhere (e.g. a JDK) is as good as the Debian one.
     if [ "$p" = openjdk-17-jre-headless ] && command -v java >/dev/null 2>&1; then continue; fi
     if [ "$p" = maven ] && command -v mvn >/dev/null 2>&1; then continue; fi
@@ -30,4 +31,18 @@ ensure_debian_packages() {
 
 ensure_rust() {
   command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; return 1; }
+}
+
+# A Python virtualenv with the test peers (tests/requirements.txt), cached outside the checkout.
+# Exports KAFKADEPS_PYTHON for the tests.
+ensure_python_venv() {
+  local venv="$KAFKADEPS_CACHE/venv" req="tests/requirements.txt" stamp
+  stamp="$venv/.requirements-$(sha256sum "$req" | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    echo "installing Python test peers into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    touch "$stamp"
+  fi
+  export KAFKADEPS_PYTHON="$venv/bin/python"
 }

@@ -93,9 +93,11 @@ impl Kafka {
         Self::start(Settings::from_env()?).await
     }
 
-    /// Starts from settings built in code ([`Settings::builder`]) or read elsewhere.
+    /// Starts from settings built in code ([`Settings::builder`]) or read elsewhere, waiting up
+    /// to `KAFKA_ENSURE_TIMEOUT` (default 60 s) for the cluster.
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
-        Self::start_with_timeout(settings, DEFAULT_ENSURE_TIMEOUT).await
+        let timeout = settings.ensure_timeout;
+        Self::start_with_timeout(settings, timeout).await
     }
 
     /// Like [`Kafka::start`] with a custom timeout for reaching the cluster.

@@ -201,6 +201,8 @@ pub struct Settings {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Export per-partition lag series.
     pub partition_lag: bool,
+    /// How long start-up keeps trying while the cluster is unavailable (`KAFKA_ENSURE_TIMEOUT`).
+    pub ensure_timeout: std::time::Duration,
     /// Things that are allowed but probably not meant (logged at start-up).
     pub warnings: Vec<String>,
 }

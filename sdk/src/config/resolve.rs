@@ -552,6 +552,21 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         false,
         &mut problems,
     );
+    let ensure_timeout = match raw
+        .ensure_timeout
+        .as_deref()
+        .map(super::units::parse_millis)
+    {
+        None => std::time::Duration::from_secs(60),
+        Some(Ok(ms)) if ms > 0 => std::time::Duration::from_millis(ms.unsigned_abs()),
+        Some(_) => {
+            problems.push(
+                vars::ENSURE_TIMEOUT,
+                "must be a positive duration such as 30s or 2m",
+            );
+            std::time::Duration::from_secs(60)
+        }
+    };
     let client_properties =
         client_properties::resolve(&raw.client_properties, durability, &mut problems);
     problems.into_result(Settings {
@@ -568,6 +583,7 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         client_properties,
         metrics_listen,
         partition_lag,
+        ensure_timeout,
         warnings,
     })
 }

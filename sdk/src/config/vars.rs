@@ -53,6 +53,8 @@ pub const GROUP_INSTANCE_ID: &str = "KAFKA_GROUP_INSTANCE_ID";
 pub const METRICS_LISTEN: &str = "KAFKA_METRICS_LISTEN";
 /// `true` to export per-partition lag series as well as per-topic ones.
 pub const METRICS_PARTITION_LAG: &str = "KAFKA_METRICS_PARTITION_LAG";
+/// How long start-up keeps trying to ensure topics while the cluster is unavailable.
+pub const ENSURE_TIMEOUT: &str = "KAFKA_ENSURE_TIMEOUT";
 /// The host name, the default client id.
 pub const HOSTNAME: &str = "HOSTNAME";
 
@@ -82,6 +84,7 @@ pub(crate) struct RawVars {
     pub(crate) topic_replicas: Option<String>,
     pub(crate) durability: Option<String>,
     pub(crate) metrics_listen: Option<String>,
+    pub(crate) ensure_timeout: Option<String>,
     pub(crate) metrics_partition_lag: Option<String>,
     #[serde(skip)]
     pub(crate) hostname: Option<String>,

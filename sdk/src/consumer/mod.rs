@@ -210,7 +210,12 @@ impl ConsumerBuilder {
             shutting_down: Arc::clone(&shutting_down),
         });
         let counters = Arc::new(Counters::default());
-        let component = format!("consumer:{}", self.settings.group_id);
+        static CONSUMERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CONSUMERS.fetch_add(1, AtomicOrdering::Relaxed);
+        let component = match n {
+            0 => format!("consumer:{}", self.settings.group_id),
+            n => format!("consumer:{}#{}", self.settings.group_id, n + 1),
+        };
         health().set(
             &component,
             ComponentState::Starting("joining the consumer group".into()),

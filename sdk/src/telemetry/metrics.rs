@@ -106,6 +106,30 @@ pub(crate) struct ClientLabels {
 
 type GaugeF64 = Gauge<f64, AtomicU64>;
 
+/// Every metric family kafkadeps exports, as named in the `# TYPE` lines of `/metrics`
+/// (series add `_total`, `_bucket`, `_sum`, `_count`, `_info` as OpenMetrics says).
+pub const METRIC_FAMILIES: &[&str] = &[
+    "kafkadeps_producer_messages",
+    "kafkadeps_producer_send_duration_seconds",
+    "kafkadeps_producer_queue_messages",
+    "kafkadeps_producer_undelivered",
+    "kafkadeps_consumer_messages",
+    "kafkadeps_consumer_handler_duration_seconds",
+    "kafkadeps_consumer_commits",
+    "kafkadeps_consumer_rebalances",
+    "kafkadeps_consumer_assigned_partitions",
+    "kafkadeps_consumer_lag_messages",
+    "kafkadeps_consumer_lag_seconds",
+    "kafkadeps_consumer_partition_lag_messages",
+    "kafkadeps_consumer_partition_lag_seconds",
+    "kafkadeps_topic_plan",
+    "kafkadeps_topic_drift",
+    "kafkadeps_broker_rtt_seconds",
+    "kafkadeps_broker_request_errors",
+    "kafkadeps_client_queue_messages",
+    "kafkadeps_build",
+];
+
 fn seconds_histogram() -> Histogram {
     // 100 µs .. ~52 s
     Histogram::new(exponential_buckets(0.0001, 2.0, 20))
@@ -315,6 +339,67 @@ pub(crate) fn metrics() -> &'static Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_family_list_is_exactly_what_is_exported() {
+        let m = Metrics::new();
+        let t = Metrics::topic("t");
+        let p = PartitionLabels {
+            topic: "t".into(),
+            partition: 0,
+        };
+        let b = BrokerLabels {
+            client: ClientRole::producer,
+            broker: 1,
+        };
+        m.producer_messages
+            .get_or_create(&SendLabels {
+                topic: "t".into(),
+                outcome: SendOutcome::error,
+            })
+            .inc();
+        m.producer_send_duration.get_or_create(&t).observe(0.1);
+        m.consumer_messages
+            .get_or_create(&RecordLabels {
+                topic: "t".into(),
+                outcome: RecordOutcome::dead_lettered,
+            })
+            .inc();
+        m.consumer_handler_duration.get_or_create(&t).observe(0.1);
+        m.consumer_commits
+            .get_or_create(&CommitLabels {
+                outcome: CommitOutcome::error,
+            })
+            .inc();
+        m.consumer_lag_messages.get_or_create(&t).set(1);
+        m.consumer_lag_seconds.get_or_create(&t).set(1.0);
+        m.consumer_partition_lag_messages.get_or_create(&p).set(1);
+        m.consumer_partition_lag_seconds.get_or_create(&p).set(1.0);
+        m.topic_plan
+            .get_or_create(&PlanLabels {
+                topic: "t".into(),
+                action: PlanAction::create,
+            })
+            .set(1);
+        m.topic_drift.get_or_create(&t).set(0);
+        m.broker_rtt.get_or_create(&b).set(0.001);
+        m.broker_errors.get_or_create(&b).inc();
+        m.client_queue
+            .get_or_create(&ClientLabels {
+                client: ClientRole::consumer,
+            })
+            .set(0);
+        let text = m.encode();
+        let mut exported: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        exported.sort_unstable();
+        let mut documented = METRIC_FAMILIES.to_vec();
+        documented.sort_unstable();
+        assert_eq!(exported, documented, "{text}");
+    }
 
     #[test]
     fn names_are_the_documented_ones() {

@@ -10,6 +10,7 @@ pub(crate) mod stats;
 mod tracing_export;
 
 pub use health::{ComponentState, Health, Readiness, health};
+pub use metrics::METRIC_FAMILIES;
 pub(crate) use metrics::*;
 
 /// The current metrics in OpenMetrics text (what `/metrics` serves).
