@@ -102,7 +102,7 @@ impl Health {
         slot.store(u64::MAX, Ordering::Relaxed);
     }
 
-    /// Loops that have not turned for [`WEDGED_AFTER`].
+    /// Loops that have not turned for 60 seconds.
     pub fn wedged(&self) -> Vec<String> {
         let now = now_ms();
         let limit = u64::try_from(WEDGED_AFTER.as_millis()).unwrap_or(u64::MAX);
