@@ -9,6 +9,7 @@ pub mod codec;
 pub mod config;
 mod connection;
 pub mod consumer;
+mod event;
 mod kafka;
 pub mod producer;
 mod record;
@@ -18,6 +19,9 @@ pub mod topics;
 pub use codec::{Codec, CodecError, Json};
 pub use config::{ConfigError, Declaration, Settings};
 pub use consumer::{ConsumeError, HandlerError};
+pub use event::{Event, EventFormat};
 pub use kafka::{DEFAULT_ENSURE_TIMEOUT, Kafka, StartError};
+#[cfg(feature = "derive")]
+pub use kafkadeps_macros::Event;
 pub use producer::{Delivery, ProduceError, Producer};
 pub use record::{OutgoingRecord, Record};

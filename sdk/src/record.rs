@@ -77,6 +77,19 @@ impl Record {
     pub fn decode<T, C: Codec<T>>(&self, codec: &C) -> Result<T, CodecError> {
         codec.decode(self.payload().ok_or(CodecError::MissingPayload)?)
     }
+    /// Decodes the CloudEvent the record carries (binary or structured mode, detected per
+    /// record). A failure is a poison record.
+    #[cfg(feature = "cloudevents")]
+    pub fn cloud_event(&self) -> Result<::cloudevents::Event, CodecError> {
+        crate::codec::cloudevents::from_record(self)
+    }
+
+    /// Whether the record carries a CloudEvent.
+    #[cfg(feature = "cloudevents")]
+    pub fn is_cloud_event(&self) -> bool {
+        crate::codec::cloudevents::is_cloud_event(self)
+    }
+
     pub(crate) fn message(&self) -> &OwnedMessage {
         &self.inner
     }

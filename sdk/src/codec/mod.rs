@@ -1,4 +1,8 @@
-//! Payload codecs: how values become bytes on the wire and back.
+//! Payload codecs: how values become bytes on the wire and back. JSON is the default;
+//! [`cloudevents`] implements the CloudEvents Kafka protocol binding.
+
+#[cfg(feature = "cloudevents")]
+pub mod cloudevents;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

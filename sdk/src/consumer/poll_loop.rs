@@ -176,6 +176,14 @@ impl LoopState {
         }
     }
 
+    /// Blocks up to `timeout` for one acknowledgement, then takes all that are there.
+    fn wait_for_ack(&mut self, timeout: Duration) {
+        if let Ok(ack) = self.acks.recv_timeout(timeout) {
+            self.on_ack(ack);
+        }
+        self.drain_acks();
+    }
+
     fn drain_acks(&mut self) {
         while let Ok(ack) = self.acks.try_recv() {
             self.on_ack(ack);
@@ -428,16 +436,29 @@ pub(crate) fn run(
     let mut failure = None;
     while !shutdown.load(AtomicOrdering::SeqCst) {
         Health::beat(heartbeat);
+        let mut parked = false;
         if let Some(state) = lock(&ctx.state).as_mut() {
             state.drain_acks();
             state.flush_overflow(&consumer);
+            if !state.overflow.is_empty() {
+                // Lanes are full: wait (blocking, not spinning) until a record finishes and
+                // frees room, then refill.
+                state.wait_for_ack(Duration::from_millis(5));
+                state.flush_overflow(&consumer);
+            }
+            parked = !state.overflow.is_empty();
             if last_commit.elapsed() >= commit_interval {
                 state.commit(&consumer, CommitMode::Async, None, &counters);
                 last_commit = Instant::now();
             }
         }
         // The lock is not held here: the rebalance callback runs inside poll.
-        match consumer.poll(Duration::from_millis(100)) {
+        let timeout = if parked {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(100)
+        };
+        match consumer.poll(timeout) {
             None => {}
             Some(Ok(message)) => {
                 let record = Record::new(message.detach());

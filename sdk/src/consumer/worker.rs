@@ -114,12 +114,16 @@ async fn lane(
     stop: Arc<AtomicBool>,
     acks: std_mpsc::Sender<Ack>,
 ) {
+    let lane = Lane {
+        shared: &p,
+        metrics: LaneMetrics::new(&tp.0),
+    };
     while let Some(record) = rx.recv().await {
         if stop.load(AtomicOrdering::SeqCst) {
             break;
         }
         let offset = record.offset();
-        if process(&p, &stop, record).await {
+        if process(&lane, &stop, record).await {
             let _ = acks.send(Ack::Finished(tp.clone(), offset));
         } else {
             break;
@@ -134,7 +138,51 @@ fn stopping(p: &Processing, stop: &AtomicBool) -> bool {
 
 /// Handles one record to the end. `false` when it was abandoned because the worker stopped
 /// (the record stays uncommitted and is redelivered).
-async fn process(p: &Processing, stop: &AtomicBool, record: Record) -> bool {
+/// Metric handles of one topic, resolved when a lane starts (no label allocation per record).
+pub(crate) struct LaneMetrics {
+    ok: prometheus_client::metrics::counter::Counter,
+    retried: prometheus_client::metrics::counter::Counter,
+    dead_lettered: prometheus_client::metrics::counter::Counter,
+    duration: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl LaneMetrics {
+    fn new(topic: &str) -> Self {
+        let m = metrics();
+        let c = |outcome| {
+            m.consumer_messages
+                .get_or_create(&RecordLabels {
+                    topic: topic.to_owned(),
+                    outcome,
+                })
+                .clone()
+        };
+        Self {
+            ok: c(RecordOutcome::ok),
+            retried: c(RecordOutcome::retried),
+            dead_lettered: c(RecordOutcome::dead_lettered),
+            duration: m
+                .consumer_handler_duration
+                .get_or_create(&Metrics::topic(topic))
+                .clone(),
+        }
+    }
+}
+
+/// What one lane needs: the shared processing and its topic's metrics.
+struct Lane<'a> {
+    shared: &'a Processing,
+    metrics: LaneMetrics,
+}
+
+impl std::ops::Deref for Lane<'_> {
+    type Target = Processing;
+    fn deref(&self) -> &Processing {
+        self.shared
+    }
+}
+
+async fn process(p: &Lane<'_>, stop: &AtomicBool, record: Record) -> bool {
     let span = tracing::info_span!(
         "process",
         otel.name = %format_args!("process {}", record.topic()),
@@ -150,15 +198,12 @@ async fn process(p: &Processing, stop: &AtomicBool, record: Record) -> bool {
     process_in_span(p, stop, record).instrument(span).await
 }
 
-async fn process_in_span(p: &Processing, stop: &AtomicBool, record: Record) -> bool {
-    let m = metrics();
-    let count = |outcome: RecordOutcome| {
-        m.consumer_messages
-            .get_or_create(&RecordLabels {
-                topic: record.topic().to_owned(),
-                outcome,
-            })
-            .inc();
+async fn process_in_span(p: &Lane<'_>, stop: &AtomicBool, record: Record) -> bool {
+    let m = &p.metrics;
+    let count = |outcome: RecordOutcome| match outcome {
+        RecordOutcome::ok => m.ok.inc(),
+        RecordOutcome::retried => m.retried.inc(),
+        RecordOutcome::dead_lettered => m.dead_lettered.inc(),
     };
     let mut attempt: u32 = 1;
     loop {
@@ -166,9 +211,7 @@ async fn process_in_span(p: &Processing, stop: &AtomicBool, record: Record) -> b
         let outcome = AssertUnwindSafe((p.handler)(record.clone()))
             .catch_unwind()
             .await;
-        m.consumer_handler_duration
-            .get_or_create(&Metrics::topic(record.topic()))
-            .observe(started.elapsed().as_secs_f64());
+        m.duration.observe(started.elapsed().as_secs_f64());
         let error = match outcome {
             Ok(Ok(())) => {
                 tracing::debug!(

@@ -108,9 +108,39 @@ impl ProduceError {
     }
 }
 
+/// Metric handles of one declared topic, resolved once (no label allocation per send).
+struct TopicMetrics {
+    ok: prometheus_client::metrics::counter::Counter,
+    error: prometheus_client::metrics::counter::Counter,
+    duration: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl TopicMetrics {
+    fn new(topic: &str) -> Self {
+        let m = metrics();
+        let counter = |outcome| {
+            m.producer_messages
+                .get_or_create(&SendLabels {
+                    topic: topic.to_owned(),
+                    outcome,
+                })
+                .clone()
+        };
+        Self {
+            ok: counter(SendOutcome::ok),
+            error: counter(SendOutcome::error),
+            duration: m
+                .producer_send_duration
+                .get_or_create(&Metrics::topic(topic))
+                .clone(),
+        }
+    }
+}
+
 pub(crate) struct Shared {
     pub(crate) inner: FutureProducer<ProducerTelemetry>,
     declared: HashSet<String>,
+    metrics: std::collections::HashMap<String, TopicMetrics>,
     /// Senders waiting for room in a full local queue.
     waiting: AtomicUsize,
     delivered: Notify,
@@ -154,15 +184,20 @@ impl Producer {
         let inner: FutureProducer<ProducerTelemetry> =
             client_config(settings, Role::Producer, DURABLE_PRODUCER)
                 .create_with_context(ProducerTelemetry)?;
-        let declared = settings
+        let declared: HashSet<String> = settings
             .produced_topics()
             .map(|t| t.name.clone())
             .chain(internal)
+            .collect();
+        let metrics = declared
+            .iter()
+            .map(|t| (t.clone(), TopicMetrics::new(t)))
             .collect();
         Ok(Self {
             shared: Arc::new(Shared {
                 inner,
                 declared,
+                metrics,
                 waiting: AtomicUsize::new(0),
                 delivered: Notify::new(),
             }),
@@ -213,6 +248,80 @@ impl Producer {
         .await
     }
 
+    /// Sends a value of an [`Event`](crate::Event) type to its topic, with its key, in its
+    /// format (JSON, or a binary-mode CloudEvent with its `type` and `source`).
+    pub async fn publish<E: crate::Event>(&self, event: &E) -> Result<Delivery, ProduceError> {
+        let topic = E::TOPIC;
+        let encode = |source| ProduceError::Encode {
+            topic: topic.to_owned(),
+            source,
+        };
+        let json = serde_json::to_value(event).map_err(|e| {
+            encode(CodecError::Encode {
+                format: "JSON",
+                source: Box::new(e),
+            })
+        })?;
+        let key = event.key();
+        let record = match E::FORMAT {
+            crate::EventFormat::Json => {
+                let mut r = OutgoingRecord::new(topic)
+                    .payload(serde_json::to_vec(&json).map_err(|e| {
+                        encode(CodecError::Encode {
+                            format: "JSON",
+                            source: Box::new(e),
+                        })
+                    })?)
+                    .header("content-type", "application/json");
+                if let Some(k) = key {
+                    r = r.key(k);
+                }
+                r
+            }
+            #[cfg(feature = "cloudevents")]
+            crate::EventFormat::CloudEvents => {
+                use crate::codec::cloudevents as ce;
+                let mut e = ce::event(
+                    E::CE_SOURCE.unwrap_or_default(),
+                    E::CE_TYPE.unwrap_or_default(),
+                    json,
+                )
+                .map_err(encode)?;
+                if let Some(k) = key {
+                    e.set_extension(ce::PARTITION_KEY, k);
+                }
+                ce::to_record(topic, e, ce::Mode::Binary).map_err(encode)?
+            }
+            #[cfg(not(feature = "cloudevents"))]
+            crate::EventFormat::CloudEvents => {
+                return Err(encode(CodecError::Encode {
+                    format: "CloudEvents",
+                    source: "kafkadeps was built without the `cloudevents` feature".into(),
+                }));
+            }
+        };
+        self.send_record(record).await
+    }
+
+    /// Sends a CloudEvent in `mode`; `id` and `time` are filled when absent, the
+    /// `partitionkey` extension becomes the key.
+    #[cfg(feature = "cloudevents")]
+    pub async fn send_event(
+        &self,
+        topic: &str,
+        event: ::cloudevents::Event,
+        mode: crate::codec::cloudevents::Mode,
+    ) -> Result<Delivery, ProduceError> {
+        let record =
+            crate::codec::cloudevents::to_record(topic, event, mode).map_err(|source| {
+                ProduceError::Encode {
+                    topic: topic.to_owned(),
+                    source,
+                }
+            })?;
+        self.send_record(record).await
+    }
+
     /// The JSON codec, for symmetry with [`Producer::send_with`].
     pub fn json() -> Json {
         Json
@@ -237,7 +346,6 @@ impl Producer {
         propagation::inject(&span, &mut record.headers);
         let started = Instant::now();
         let result = self.deliver(record).instrument(span.clone()).await;
-        let m = metrics();
         let topic = match &result {
             Ok((d, topic)) => {
                 span.record(attr::PARTITION, d.partition);
@@ -247,21 +355,12 @@ impl Producer {
             Err(ProduceError::Delivery { record, .. }) => record.topic.as_str(),
             Err(_) => "",
         };
-        let outcome = if result.is_ok() {
-            SendOutcome::ok
-        } else {
-            SendOutcome::error
-        };
-        m.producer_messages
-            .get_or_create(&SendLabels {
-                topic: topic.to_owned(),
-                outcome,
-            })
-            .inc();
-        m.producer_send_duration
-            .get_or_create(&Metrics::topic(topic))
-            .observe(started.elapsed().as_secs_f64());
-        m.producer_queue
+        if let Some(m) = self.shared.metrics.get(topic) {
+            if result.is_ok() { &m.ok } else { &m.error }.inc();
+            m.duration.observe(started.elapsed().as_secs_f64());
+        }
+        metrics()
+            .producer_queue
             .set(i64::from(self.shared.inner.in_flight_count()));
         result.map(|(d, _)| d)
     }
