@@ -188,6 +188,8 @@ async fn main() {
         "{:<10} {:>6} {:>14} {:>14} {:>8}",
         "side", "size", "raw msg/s", "kafkadeps msg/s", "ratio"
     );
+    // BENCH_ONLY=producer|consumer runs one side.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     for (size, n) in [(100usize, 200_000usize), (1024, 100_000)] {
         let payload = vec![b'x'; size];
         let topic = unique(&format!("bench-{size}"));
@@ -216,6 +218,9 @@ async fn main() {
             k,
             k / r
         );
+        if only == "producer" {
+            continue;
+        }
 
         // The topic now holds 2 * ROUNDS * n records; each consumer reads n of them.
         let (mut r, mut k) = (Vec::new(), Vec::new());

@@ -1,8 +1,12 @@
 //! Payload codecs: how values become bytes on the wire and back. JSON is the default;
 //! [`cloudevents`] implements the CloudEvents Kafka protocol binding.
 
+#[cfg(feature = "avro")]
+pub mod avro;
 #[cfg(feature = "cloudevents")]
 pub mod cloudevents;
+#[cfg(feature = "avro")]
+pub mod schema_registry;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

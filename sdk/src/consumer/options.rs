@@ -35,7 +35,7 @@ pub struct ConsumerOptions {
     pub shutdown_grace: Duration,
     /// How long a revoke waits for the revoked partitions' handlers.
     pub revoke_timeout: Duration,
-    /// Records buffered per lane before the partition is paused.
+    /// Records buffered per lane; as many again may wait per partition before it is paused.
     pub queue_per_lane: usize,
     /// How often lag is sampled (log end and committed offsets of the assignment).
     pub lag_interval: Duration,
@@ -51,7 +51,7 @@ impl Default for ConsumerOptions {
             commit_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             revoke_timeout: Duration::from_secs(10),
-            queue_per_lane: 256,
+            queue_per_lane: 1024,
             lag_interval: Duration::from_secs(5),
         }
     }

@@ -63,6 +63,8 @@ pub(crate) struct LoopState {
     workers: HashMap<Tp, WorkerHandle>,
     trackers: HashMap<Tp, PartitionTracker>,
     overflow: HashMap<Tp, VecDeque<Record>>,
+    /// Partitions paused because their overflow is full.
+    paused: std::collections::HashSet<Tp>,
     /// Lanes still running per stopped worker.
     stopping: HashMap<Tp, usize>,
     acks: std_mpsc::Receiver<Ack>,
@@ -150,6 +152,7 @@ impl LoopState {
             workers: HashMap::new(),
             trackers: HashMap::new(),
             overflow: HashMap::new(),
+            paused: std::collections::HashSet::new(),
             stopping: HashMap::new(),
             acks,
             acks_tx,
@@ -190,17 +193,16 @@ impl LoopState {
         }
     }
 
-    /// Hands a fetched record to its partition's worker (or parks it when the worker is full).
+    /// Hands a fetched record to its partition's worker. When the worker's lane is full the
+    /// record waits in the partition's overflow (in order); only a long overflow pauses the
+    /// partition (pausing drops librdkafka's prefetched records, so it is kept for real
+    /// backpressure, not momentary bursts).
     fn dispatch<C: ConsumerContext>(&mut self, record: Record, consumer: &BaseConsumer<C>) {
         let tp: Tp = (Arc::from(record.topic()), record.partition());
         self.trackers
             .entry(tp.clone())
             .or_default()
             .dispatched(record.offset());
-        if let Some(parked) = self.overflow.get_mut(&tp) {
-            parked.push_back(record);
-            return;
-        }
         let worker = self.workers.entry(tp.clone()).or_insert_with(|| {
             WorkerHandle::spawn(
                 &self.runtime,
@@ -209,24 +211,41 @@ impl LoopState {
                 self.acks_tx.clone(),
             )
         });
-        let lane = worker.lane_of(&record);
-        match worker.lanes[lane].try_send(record) {
-            Ok(()) => {}
-            Err(TrySendError::Full(record) | TrySendError::Closed(record)) => {
-                self.overflow
-                    .entry(tp.clone())
-                    .or_default()
-                    .push_back(record);
-                if let Err(e) = consumer.pause(&tpl_of([&tp])) {
-                    tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "Cannot pause partition.");
+        let record = match self.overflow.get_mut(&tp) {
+            Some(parked) => {
+                parked.push_back(record);
+                None
+            }
+            None => {
+                let lane = worker.lane_of(&record);
+                match worker.lanes[lane].try_send(record) {
+                    Ok(()) => None,
+                    Err(TrySendError::Full(record) | TrySendError::Closed(record)) => Some(record),
                 }
+            }
+        };
+        if let Some(record) = record {
+            self.overflow
+                .entry(tp.clone())
+                .or_default()
+                .push_back(record);
+        }
+        let max_parked = self.processing.options.queue_per_lane;
+        if self
+            .overflow
+            .get(&tp)
+            .is_some_and(|p| p.len() >= max_parked)
+            && self.paused.insert(tp.clone())
+        {
+            if let Err(e) = consumer.pause(&tpl_of([&tp])) {
+                tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "Cannot pause partition.");
             }
         }
     }
 
-    /// Moves parked records into workers with room, resuming partitions whose queue emptied.
+    /// Moves parked records into lanes with room; resumes paused partitions once their overflow
+    /// is back under half the limit.
     fn flush_overflow<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
-        let mut resumed = Vec::new();
         for (tp, parked) in &mut self.overflow {
             let Some(worker) = self.workers.get(tp) else {
                 continue;
@@ -241,12 +260,21 @@ impl LoopState {
                     }
                 }
             }
-            if parked.is_empty() {
-                resumed.push(tp.clone());
-            }
         }
+        self.overflow.retain(|_, parked| !parked.is_empty());
+        let resume_below = self.processing.options.queue_per_lane / 2;
+        let resumed: Vec<Tp> = self
+            .paused
+            .iter()
+            .filter(|tp| {
+                self.overflow
+                    .get(*tp)
+                    .is_none_or(|p| p.len() < resume_below)
+            })
+            .cloned()
+            .collect();
         for tp in resumed {
-            self.overflow.remove(&tp);
+            self.paused.remove(&tp);
             if let Err(e) = consumer.resume(&tpl_of([&tp])) {
                 tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "Cannot resume partition.");
             }
@@ -321,6 +349,7 @@ impl LoopState {
                 worker.stop();
             }
             self.overflow.remove(tp);
+            self.paused.remove(tp);
         }
         let deadline = Instant::now() + timeout;
         while tps.iter().any(|tp| self.stopping.contains_key(tp)) {
@@ -440,13 +469,13 @@ pub(crate) fn run(
         if let Some(state) = lock(&ctx.state).as_mut() {
             state.drain_acks();
             state.flush_overflow(&consumer);
-            if !state.overflow.is_empty() {
+            if !state.paused.is_empty() {
                 // Lanes are full: wait (blocking, not spinning) until a record finishes and
                 // frees room, then refill.
                 state.wait_for_ack(Duration::from_millis(5));
                 state.flush_overflow(&consumer);
             }
-            parked = !state.overflow.is_empty();
+            parked = !state.paused.is_empty();
             if last_commit.elapsed() >= commit_interval {
                 state.commit(&consumer, CommitMode::Async, None, &counters);
                 last_commit = Instant::now();

@@ -359,9 +359,6 @@ impl Producer {
             if result.is_ok() { &m.ok } else { &m.error }.inc();
             m.duration.observe(started.elapsed().as_secs_f64());
         }
-        metrics()
-            .producer_queue
-            .set(i64::from(self.shared.inner.in_flight_count()));
         result.map(|(d, _)| d)
     }
 

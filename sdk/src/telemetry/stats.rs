@@ -1,5 +1,5 @@
 //! Selected librdkafka statistics as metrics: broker round-trip time, request errors, queue sizes.
-//! Statistics arrive every `statistics.interval.ms` (default here 15 s; `KAFKA_CLIENT_STATISTICS_INTERVAL_MS`).
+//! Statistics arrive every `statistics.interval.ms` (default here 5 s; `KAFKA_CLIENT_STATISTICS_INTERVAL_MS`).
 
 use rdkafka::ClientContext;
 use rdkafka::Statistics;
@@ -7,7 +7,7 @@ use rdkafka::Statistics;
 use super::metrics::{BrokerLabels, ClientLabels, ClientRole, metrics};
 
 /// Default statistics interval set on every client.
-pub(crate) const STATISTICS_INTERVAL_MS: &str = "15000";
+pub(crate) const STATISTICS_INTERVAL_MS: &str = "5000";
 
 /// Records one statistics snapshot.
 pub(crate) fn record(role: ClientRole, stats: &Statistics) {
@@ -50,6 +50,10 @@ pub(crate) struct ProducerTelemetry;
 
 impl ClientContext for ProducerTelemetry {
     fn stats(&self, statistics: Statistics) {
+        // Queued or in flight, from librdkafka's own count (cheaper than asking per send).
+        metrics()
+            .producer_queue
+            .set(i64::try_from(statistics.msg_cnt).unwrap_or(i64::MAX));
         record(ClientRole::producer, &statistics);
     }
 }
