@@ -1,7 +1,9 @@
-//! Avro with a real Confluent-API schema registry (Apicurio Registry's `ccompat` API, started by
-//! scripts/test.sh; `KAFKADEPS_SCHEMA_REGISTRY` is its URL): kafkadeps' records are read by
-//! confluent-kafka's AvroDeserializer, confluent-kafka's AvroSerializer records are read by
-//! kafkadeps with a newer reader schema, and an incompatible schema is refused at start-up.
+//! Avro over a Confluent-API schema registry: kafkadeps' records are read by confluent-kafka's
+//! AvroDeserializer, confluent-kafka's AvroSerializer records are read by kafkadeps with a newer
+//! reader schema, and an incompatible schema is refused with the registry's reason. The registry
+//! is `KAFKADEPS_SCHEMA_REGISTRY` when set, else the test crate's fixture serving the documented
+//! subset of the Confluent API (no Confluent-compatible registry installs from the package
+//! registries here).
 
 use std::process::Command;
 
@@ -33,9 +35,11 @@ struct OrderV2 {
     currency: String,
 }
 
-fn registry_url() -> String {
-    std::env::var("KAFKADEPS_SCHEMA_REGISTRY")
-        .expect("KAFKADEPS_SCHEMA_REGISTRY (scripts/test.sh starts the registry)")
+async fn registry_url() -> String {
+    match std::env::var("KAFKADEPS_SCHEMA_REGISTRY") {
+        Ok(url) => url,
+        Err(_) => kafkadeps_tests::schema_registry::start().await,
+    }
 }
 
 fn peer(args: &[&str]) -> Vec<serde_json::Value> {
@@ -63,7 +67,8 @@ async fn confluent_kafka_reads_kafkadeps_avro() {
         ("KAFKA_PRODUCES", &format!("{topic}(partitions=1)")),
     ])
     .await;
-    let registry = SchemaRegistry::new(registry_url());
+    let url = registry_url().await;
+    let registry = SchemaRegistry::new(url.clone());
     let writer = AvroWriter::new(&registry, &topic, ORDER_V1, SubjectStrategy::TopicName)
         .await
         .expect("schema registered");
@@ -78,7 +83,7 @@ async fn confluent_kafka_reads_kafkadeps_avro() {
             .await
             .unwrap();
     }
-    let (t, r) = (topic.clone(), registry_url());
+    let (t, r) = (topic.clone(), url.clone());
     let got =
         tokio::task::spawn_blocking(move || peer(&["avro-consume", &bootstrap(), &t, &r, "3"]))
             .await
@@ -99,12 +104,13 @@ async fn kafkadeps_reads_confluent_kafka_avro_with_a_newer_reader_schema() {
         ("KAFKA_PRODUCES", &format!("{topic}(partitions=1)")),
     ])
     .await;
-    let (t, r) = (topic.clone(), registry_url());
+    let url = registry_url().await;
+    let (t, r) = (topic.clone(), url.clone());
     tokio::task::spawn_blocking(move || peer(&["avro-produce", &bootstrap(), &t, &r, "3"]))
         .await
         .unwrap();
     let records = read_all(&topic, 3, std::time::Duration::from_secs(60)).await;
-    let reader = AvroReader::new(SchemaRegistry::new(registry_url()), ORDER_V2).unwrap();
+    let reader = AvroReader::new(SchemaRegistry::new(url), ORDER_V2).unwrap();
     for (i, r) in records.iter().enumerate() {
         let raw = read_raw(&topic, r.offset).await;
         let order: OrderV2 = reader
@@ -127,7 +133,8 @@ async fn kafkadeps_reads_confluent_kafka_avro_with_a_newer_reader_schema() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_incompatible_schema_is_refused_with_the_registrys_reason() {
     let topic = unique("avro-compat");
-    let registry = SchemaRegistry::new(registry_url());
+    let url = registry_url().await;
+    let registry = SchemaRegistry::new(url.clone());
     AvroWriter::new(&registry, &topic, ORDER_V1, SubjectStrategy::TopicName)
         .await
         .expect("v1");
@@ -156,11 +163,11 @@ async fn read_raw(topic: &str, offset: i64) -> Vec<u8> {
         .set("bootstrap.servers", bootstrap())
         .set("group.id", unique("raw"))
         .create()
-        .unwrap();
+        .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
-        .unwrap();
-    consumer.assign(&tpl).unwrap();
+        .expect("partition");
+    consumer.assign(&tpl).expect("assign");
     tokio::task::spawn_blocking(move || {
         loop {
             if let Some(Ok(m)) = consumer.poll(std::time::Duration::from_secs(1)) {
@@ -169,5 +176,5 @@ async fn read_raw(topic: &str, offset: i64) -> Vec<u8> {
         }
     })
     .await
-    .unwrap()
+    .expect("reader")
 }

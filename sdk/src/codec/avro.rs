@@ -80,9 +80,15 @@ impl AvroWriter {
             (SubjectStrategy::RecordName, Schema::Record(r)) => r.name.fullname(None),
             _ => format!("{topic}-value"),
         };
-        let canonical = parsed.canonical_form();
-        registry.check_compatible(&subject, &canonical).await?;
-        let id = registry.register(&subject, &canonical).await?;
+        // The full JSON form: Parsing Canonical Form would drop defaults the registry needs for
+        // its compatibility rules.
+        let text = serde_json::to_string(&parsed).map_err(|e| {
+            AvroError::Schema(apache_avro::Error::new(
+                apache_avro::error::Details::SerializeValue(e.to_string()),
+            ))
+        })?;
+        registry.check_compatible(&subject, &text).await?;
+        let id = registry.register(&subject, &text).await?;
         Ok(Self {
             topic: topic.to_owned(),
             schema: Arc::new(parsed),

@@ -23,6 +23,9 @@ use crate::telemetry::{
     health, metrics,
 };
 
+/// Records taken from librdkafka per lock of the loop state.
+const DISPATCH_BATCH: usize = 256;
+
 /// Counters the runtime exposes (read by observability and tests).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -65,6 +68,8 @@ pub(crate) struct LoopState {
     overflow: HashMap<Tp, VecDeque<Record>>,
     /// Partitions paused because their overflow is full.
     paused: std::collections::HashSet<Tp>,
+    /// Partitions revoked since the poll loop last looked (see the batching in `run`).
+    revoked: Vec<Tp>,
     /// Lanes still running per stopped worker.
     stopping: HashMap<Tp, usize>,
     acks: std_mpsc::Receiver<Ack>,
@@ -153,6 +158,7 @@ impl LoopState {
             trackers: HashMap::new(),
             overflow: HashMap::new(),
             paused: std::collections::HashSet::new(),
+            revoked: Vec::new(),
             stopping: HashMap::new(),
             acks,
             acks_tx,
@@ -369,6 +375,11 @@ impl LoopState {
         self.drain_acks();
     }
 
+    /// Partitions revoked since the last call.
+    fn take_revoked(&mut self) -> Vec<Tp> {
+        std::mem::take(&mut self.revoked)
+    }
+
     /// Drains and commits the revoked partitions, then forgets them.
     fn revoke<C: ConsumerContext>(
         &mut self,
@@ -390,6 +401,7 @@ impl LoopState {
             self.trackers.remove(tp);
             self.stopping.remove(tp);
         }
+        self.revoked.extend_from_slice(tps);
     }
 
     fn all_partitions(&self) -> Vec<Tp> {
@@ -487,24 +499,54 @@ pub(crate) fn run(
         } else {
             Duration::from_millis(100)
         };
-        match consumer.poll(timeout) {
-            None => {}
-            Some(Ok(message)) => {
-                let record = Record::new(message.detach());
-                if let Some(state) = lock(&ctx.state).as_mut() {
+        // Take what is there (up to a batch) with one lock for the whole batch. A rebalance
+        // inside a poll ends the batch, and records of partitions it revoked are dropped (not
+        // dispatched, not committed: the new owner reads them).
+        let mut batch: Vec<Record> = Vec::new();
+        let mut wait = timeout;
+        let rebalances = counters.rebalances.load(AtomicOrdering::Relaxed);
+        while batch.len() < DISPATCH_BATCH {
+            let polled = consumer.poll(wait);
+            if counters.rebalances.load(AtomicOrdering::Relaxed) != rebalances {
+                let revoked = lock(&ctx.state)
+                    .as_mut()
+                    .map(LoopState::take_revoked)
+                    .unwrap_or_default();
+                batch.retain(|r| {
+                    !revoked
+                        .iter()
+                        .any(|(t, p)| &**t == r.topic() && *p == r.partition())
+                });
+                if let Some(Ok(message)) = polled {
+                    batch.push(Record::new(message.detach()));
+                }
+                break;
+            }
+            match polled {
+                None => break,
+                Some(Ok(message)) => batch.push(Record::new(message.detach())),
+                Some(Err(e)) if fatal(&consumer, &e) => {
+                    tracing::error!(error = %e, "Fatal consumer error; shutting down.");
+                    health().set(
+                        &ctx.component,
+                        ComponentState::Failed(format!("fatal consumer error: {e}")),
+                    );
+                    failure = Some(ConsumeError::Fatal(e));
+                    break;
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "Consumer error."),
+            }
+            wait = Duration::ZERO;
+        }
+        if !batch.is_empty() {
+            if let Some(state) = lock(&ctx.state).as_mut() {
+                for record in batch {
                     state.dispatch(record, &consumer);
                 }
             }
-            Some(Err(e)) if fatal(&consumer, &e) => {
-                tracing::error!(error = %e, "Fatal consumer error; shutting down.");
-                health().set(
-                    &ctx.component,
-                    ComponentState::Failed(format!("fatal consumer error: {e}")),
-                );
-                failure = Some(ConsumeError::Fatal(e));
-                break;
-            }
-            Some(Err(e)) => tracing::warn!(error = %e, "Consumer error."),
+        }
+        if failure.is_some() {
+            break;
         }
     }
     // Shutdown: stop fetching, let in-flight handlers finish, commit, leave the group.

@@ -194,7 +194,9 @@ async fn process(p: &Lane<'_>, stop: &AtomicBool, record: Record) -> bool {
         { attr::OFFSET } = record.offset(),
         { attr::GROUP } = %p.group,
     );
-    propagation::continue_trace(&span, record.headers());
+    if record.header("traceparent").is_some() {
+        propagation::continue_trace(&span, record.headers());
+    }
     process_in_span(p, stop, record).instrument(span).await
 }
 
