@@ -21,6 +21,33 @@ impl Record {
         }
     }
 
+    /// A record built in memory, e.g. to unit-test a handler without a broker.
+    pub fn from_parts(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: &[(&str, &[u8])],
+    ) -> Self {
+        let mut h = rdkafka::message::OwnedHeaders::new_with_capacity(headers.len());
+        for (k, v) in headers {
+            h = h.insert(rdkafka::message::Header {
+                key: k,
+                value: Some(*v),
+            });
+        }
+        Self::new(OwnedMessage::new(
+            payload.map(<[u8]>::to_vec),
+            key.map(<[u8]>::to_vec),
+            topic.to_owned(),
+            rdkafka::Timestamp::now(),
+            partition,
+            offset,
+            Some(h),
+        ))
+    }
+
     /// Topic the record was read from.
     pub fn topic(&self) -> &str {
         self.inner.topic()
@@ -144,6 +171,10 @@ impl OutgoingRecord {
     /// The key bytes.
     pub fn key_bytes(&self) -> Option<&[u8]> {
         self.key.as_deref()
+    }
+    /// The headers, in order.
+    pub fn headers_list(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
     }
     /// The payload bytes.
     pub fn payload_bytes(&self) -> Option<&[u8]> {

@@ -96,6 +96,16 @@ impl AvroWriter {
         })
     }
 
+    /// A writer for a schema registered out of band under `id` (no registry call).
+    pub fn with_id(topic: &str, schema: &str, id: u32) -> Result<Self, AvroError> {
+        let parsed = Schema::parse_str(schema).map_err(AvroError::Schema)?;
+        Ok(Self {
+            topic: topic.to_owned(),
+            schema: Arc::new(parsed),
+            id,
+        })
+    }
+
     /// The registry id of the writer schema.
     pub fn schema_id(&self) -> u32 {
         self.id
@@ -143,6 +153,16 @@ impl AvroReader {
             reader: Arc::new(reader),
             writers: Arc::default(),
         })
+    }
+
+    /// Seeds the writer-schema cache (e.g. schemas known at build time), sparing a registry call.
+    pub fn with_writer_schema(self, id: u32, schema: &str) -> Result<Self, AvroError> {
+        let parsed = Arc::new(Schema::parse_str(schema).map_err(AvroError::Schema)?);
+        self.writers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, parsed);
+        Ok(self)
     }
 
     /// Splits the wire format into schema id and datum.
