@@ -379,3 +379,22 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// Runs `tests/python/interop.py` with `args` (the Python peer: confluent-kafka, CloudEvents,
+/// Avro) and returns the JSON lines it printed.
+pub fn python_peer(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/python/interop.py"))
+        .args(args)
+        .output()
+        .expect("python peer (scripts/test.sh installs tests/requirements.txt)");
+    assert!(
+        out.status.success(),
+        "peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("peer JSON"))
+        .collect()
+}

@@ -5,11 +5,9 @@
 //! subset of the Confluent API (no Confluent-compatible registry installs from the package
 //! registries here).
 
-use std::process::Command;
-
 use kafkadeps::codec::avro::{AvroReader, AvroWriter, SubjectStrategy};
 use kafkadeps::codec::schema_registry::{RegistryError, SchemaRegistry};
-use kafkadeps_tests::{bootstrap, python, read_all, repo_root, start_kafka, unique};
+use kafkadeps_tests::{bootstrap, python_peer, read_all, start_kafka, unique};
 use serde::{Deserialize, Serialize};
 
 const ORDER_V1: &str = r#"{"type":"record","name":"Order","namespace":"com.acme","fields":[
@@ -42,23 +40,6 @@ async fn registry_url() -> String {
     }
 }
 
-fn peer(args: &[&str]) -> Vec<serde_json::Value> {
-    let out = Command::new(python())
-        .arg(repo_root().join("tests/python/interop.py"))
-        .args(args)
-        .output()
-        .expect("python peer");
-    assert!(
-        out.status.success(),
-        "peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("peer JSON"))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn confluent_kafka_reads_kafkadeps_avro() {
     let topic = unique("avro-out");
@@ -84,10 +65,11 @@ async fn confluent_kafka_reads_kafkadeps_avro() {
             .unwrap();
     }
     let (t, r) = (topic.clone(), url.clone());
-    let got =
-        tokio::task::spawn_blocking(move || peer(&["avro-consume", &bootstrap(), &t, &r, "3"]))
-            .await
-            .unwrap();
+    let got = tokio::task::spawn_blocking(move || {
+        python_peer(&["avro-consume", &bootstrap(), &t, &r, "3"])
+    })
+    .await
+    .unwrap();
     for (i, g) in got.iter().enumerate() {
         assert_eq!(g["magic"], 0);
         assert_eq!(g["schema_id"], writer.schema_id());
@@ -106,7 +88,7 @@ async fn kafkadeps_reads_confluent_kafka_avro_with_a_newer_reader_schema() {
     .await;
     let url = registry_url().await;
     let (t, r) = (topic.clone(), url.clone());
-    tokio::task::spawn_blocking(move || peer(&["avro-produce", &bootstrap(), &t, &r, "3"]))
+    tokio::task::spawn_blocking(move || python_peer(&["avro-produce", &bootstrap(), &t, &r, "3"]))
         .await
         .unwrap();
     let records = read_all(&topic, 3, std::time::Duration::from_secs(60)).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kafkadeps::codec::cloudevents::cloudevents::{AttributesReader, Data};
 use kafkadeps::codec::cloudevents::{self as ce, Mode};
-use kafkadeps_tests::{bootstrap, python, repo_root, start_kafka, unique};
+use kafkadeps_tests::{bootstrap, python_peer, start_kafka, unique};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, kafkadeps::Event)]
@@ -17,23 +17,6 @@ use serde::{Deserialize, Serialize};
 struct OrderCreated {
     order_id: String,
     amount_cents: i64,
-}
-
-fn peer(args: &[&str]) -> Vec<serde_json::Value> {
-    let out = Command::new(python())
-        .arg(repo_root().join("tests/python/interop.py"))
-        .args(args)
-        .output()
-        .expect("python peer (scripts/test.sh installs confluent-kafka and cloudevents)");
-    assert!(
-        out.status.success(),
-        "peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("peer JSON"))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -73,9 +56,10 @@ async fn the_python_peer_decodes_what_kafkadeps_writes() {
         .await
         .unwrap();
 
-    let got = tokio::task::spawn_blocking(move || peer(&["consume", &bootstrap(), &topic, "3"]))
-        .await
-        .unwrap();
+    let got =
+        tokio::task::spawn_blocking(move || python_peer(&["consume", &bootstrap(), &topic, "3"]))
+            .await
+            .unwrap();
     assert_eq!(got[0]["kind"], "json");
     assert_eq!(got[0]["key"], "json-1");
     assert_eq!(got[0]["value"]["order_id"], "json-1");
@@ -108,7 +92,7 @@ async fn the_python_peer_decodes_what_kafkadeps_writes() {
     };
     let delivery = p.publish(&order).await.unwrap();
     let decoded = tokio::task::spawn_blocking(move || {
-        peer(&[
+        python_peer(&[
             "consume",
             &bootstrap(),
             "interop-orders",
@@ -140,7 +124,7 @@ async fn kafkadeps_decodes_what_the_python_peer_writes() {
             .status()
             .unwrap();
         assert!(kafka_topic_exists.success());
-        peer(&["produce", &bootstrap(), &t]);
+        python_peer(&["produce", &bootstrap(), &t]);
     })
     .await
     .unwrap();

@@ -14,11 +14,11 @@ pub(crate) mod dead_letter;
 mod handler;
 mod options;
 mod poll_loop;
+pub(crate) mod shutdown;
 mod tracker;
 mod worker;
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +36,7 @@ use crate::producer::Producer;
 use crate::record::Record;
 use crate::telemetry::{ComponentState, health};
 use poll_loop::{Counters, LoopState, RuntimeContext};
+use shutdown::Shutdown;
 use worker::{DynHandler, Processing};
 
 /// The durable consumer defaults, applied before `KAFKA_CLIENT_*` properties.
@@ -77,8 +78,7 @@ pub struct ConsumerBuilder {
     dlq: Producer,
     options: ConsumerOptions,
     topics: Vec<String>,
-    shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    signals: bool,
+    shutdown: Shutdown,
 }
 
 impl std::fmt::Debug for ConsumerBuilder {
@@ -117,8 +117,7 @@ impl ConsumerBuilder {
             dlq,
             options: ConsumerOptions::default(),
             topics,
-            shutdown: None,
-            signals: true,
+            shutdown: Shutdown::default(),
         }
     }
 
@@ -160,12 +159,12 @@ impl ConsumerBuilder {
     }
     /// Shuts down when `signal` completes (in addition to SIGTERM/SIGINT unless disabled).
     pub fn shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
-        self.shutdown = Some(Box::pin(signal));
+        self.shutdown.on(signal);
         self
     }
     /// Does not install SIGTERM/SIGINT handlers (when the application handles signals).
     pub fn without_signal_handlers(mut self) -> Self {
-        self.signals = false;
+        self.shutdown.ignore_signals();
         self
     }
 
@@ -259,25 +258,12 @@ impl ConsumerBuilder {
                 let _ = done_tx.send(result);
             })
             .map_err(|_| ConsumeError::Crashed)?;
-        let signals = self.signals;
-        let external = self.shutdown;
+        let stop = self.shutdown;
         let running = async move {
-            let stop = async {
-                let external = async {
-                    match external {
-                        Some(f) => f.await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    () = external => {}
-                    () = os_signal(signals) => {}
-                }
-            };
             tokio::pin!(done_rx);
             let result = tokio::select! {
                 r = &mut done_rx => r,
-                () = stop => {
+                () = stop.requested() => {
                     tracing::info!("Shutting down the consumer.");
                     shutting_down.store(true, AtomicOrdering::SeqCst);
                     done_rx.await
@@ -290,32 +276,5 @@ impl ConsumerBuilder {
             result.unwrap_or(Err(ConsumeError::Crashed))
         };
         Ok((ConsumerStats(counters), running))
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT (never, when `enabled` is false).
-pub(crate) async fn os_signal(enabled: bool) {
-    if !enabled {
-        return std::future::pending().await;
-    }
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => std::future::pending().await,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -18,9 +18,8 @@ use super::{DURABLE_PRODUCER, to_headers};
 use crate::config::Settings;
 use crate::connection::{Role, client_config};
 use crate::consumer::dead_letter::dead_letter;
-use crate::consumer::{
-    ConsumeError, ConsumerOptions, DURABLE_CONSUMER, FailureKind, HandlerError, os_signal,
-};
+use crate::consumer::shutdown::Shutdown;
+use crate::consumer::{ConsumeError, ConsumerOptions, DURABLE_CONSUMER, FailureKind, HandlerError};
 use crate::record::{OutgoingRecord, Record};
 
 /// What a transform returns for one input: the records to write.
@@ -34,8 +33,7 @@ pub struct TransactionalProducer {
     settings: Arc<Settings>,
     options: ConsumerOptions,
     max_batch: usize,
-    shutdown: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
-    signals: bool,
+    shutdown: Shutdown,
 }
 
 impl std::fmt::Debug for TransactionalProducer {
@@ -52,8 +50,7 @@ impl TransactionalProducer {
             settings,
             options: ConsumerOptions::default(),
             max_batch: 500,
-            shutdown: None,
-            signals: true,
+            shutdown: Shutdown::default(),
         }
     }
 
@@ -80,12 +77,12 @@ impl TransactionalProducer {
     }
     /// Shuts down when `signal` completes.
     pub fn shutdown_on(mut self, signal: impl Future<Output = ()> + Send + 'static) -> Self {
-        self.shutdown = Some(Box::pin(signal));
+        self.shutdown.on(signal);
         self
     }
     /// Does not install SIGTERM/SIGINT handlers.
     pub fn without_signal_handlers(mut self) -> Self {
-        self.signals = false;
+        self.shutdown.ignore_signals();
         self
     }
 
@@ -137,18 +134,11 @@ impl TransactionalProducer {
                 let _ = done_tx.send(job.run(&topics, &flag));
             })
             .map_err(|_| ConsumeError::Crashed)?;
-        let external = self.shutdown;
-        let signals = self.signals;
+        let stop_requested = self.shutdown.requested();
         tokio::pin!(done_rx);
-        let stopper = async {
-            tokio::select! {
-                () = async { match external { Some(f) => f.await, None => std::future::pending().await } } => {}
-                () = os_signal(signals) => {}
-            }
-        };
         tokio::select! {
             r = &mut done_rx => r.unwrap_or(Err(ConsumeError::Crashed)),
-            () = stopper => {
+            () = stop_requested => {
                 stop.store(true, AtomicOrdering::SeqCst);
                 done_rx.await.unwrap_or(Err(ConsumeError::Crashed))
             }
