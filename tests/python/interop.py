@@ -2,6 +2,7 @@
 Python SDK.
 
   interop.py consume BOOTSTRAP TOPIC COUNT   print one JSON line per record, decoded
+  interop.py consume-key BOOTSTRAP TOPIC KEY print the first record with KEY, decoded
   interop.py produce BOOTSTRAP TOPIC         write a JSON record, a binary and a structured CloudEvent
   interop.py avro-produce BOOTSTRAP TOPIC REGISTRY COUNT   write Avro orders (schema v1) through
                                                            confluent-kafka's AvroSerializer
@@ -25,7 +26,7 @@ def header_map(msg):
     return {k: v for k, v in (msg.headers() or [])}
 
 
-def consume(bootstrap, topic, count):
+def consume(bootstrap, topic, count, until_key=None):
     c = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": "py-" + uuid.uuid4().hex,
@@ -40,6 +41,8 @@ def consume(bootstrap, topic, count):
             raise SystemExit(f"timed out after {seen} of {count} records")
         if msg.error():
             raise SystemExit(str(msg.error()))
+        if until_key is not None and (msg.key() or b"").decode() != until_key:
+            continue
         headers = header_map(msg)
         km = KafkaMessage(headers=headers, key=msg.key(), value=msg.value())
         content_type = (headers.get("content-type") or b"").decode()
@@ -133,6 +136,8 @@ if __name__ == "__main__":
     mode, bootstrap, topic = sys.argv[1], sys.argv[2], sys.argv[3]
     if mode == "consume":
         consume(bootstrap, topic, int(sys.argv[4]))
+    elif mode == "consume-key":
+        consume(bootstrap, topic, 1, until_key=sys.argv[4])
     elif mode == "produce":
         produce(bootstrap, topic)
     elif mode == "avro-produce":

@@ -354,7 +354,7 @@ async fn lag_in_seconds_grows_while_paused_and_returns_to_zero() {
     let (t2, l2) = (Instant::now(), lag(&topic).unwrap());
     let wall = (t2 - t1).as_secs_f64();
     assert!(
-        (l2 - l1) > wall - 1.5 && (l2 - l1) < wall + 1.5,
+        (l2 - l1) > wall - 2.5 && (l2 - l1) < wall + 2.5,
         "lag grew {l1:.2} -> {l2:.2} s over {wall:.2} s of wall time"
     );
     producing.store(false, std::sync::atomic::Ordering::SeqCst);
