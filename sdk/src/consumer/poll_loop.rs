@@ -23,6 +23,10 @@ use crate::telemetry::{
     health, metrics,
 };
 
+/// A partition is paused once this many lanes' worth of records wait in its overflow (pausing
+/// drops librdkafka's prefetched records, so it is kept for sustained backpressure).
+const PARK_FACTOR: usize = 8;
+
 /// Records taken from librdkafka per lock of the loop state.
 const DISPATCH_BATCH: usize = 256;
 
@@ -236,7 +240,7 @@ impl LoopState {
                 .or_default()
                 .push_back(record);
         }
-        let max_parked = self.processing.options.queue_per_lane;
+        let max_parked = self.processing.options.queue_per_lane * PARK_FACTOR;
         if self
             .overflow
             .get(&tp)
@@ -268,7 +272,7 @@ impl LoopState {
             }
         }
         self.overflow.retain(|_, parked| !parked.is_empty());
-        let resume_below = self.processing.options.queue_per_lane / 2;
+        let resume_below = self.processing.options.queue_per_lane * PARK_FACTOR / 2;
         let resumed: Vec<Tp> = self
             .paused
             .iter()
