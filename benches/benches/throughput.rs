@@ -127,11 +127,7 @@ fn consume_raw(topic: &str, n: usize) -> f64 {
             Some(Ok(m)) => {
                 start.get_or_insert_with(Instant::now);
                 std::hint::black_box(m.payload());
-                let _ = next.add_partition_offset(
-                    m.topic(),
-                    m.partition(),
-                    Offset::Offset(m.offset() + 1),
-                );
+                next.insert(m.partition(), m.offset() + 1);
                 got += 1;
             }
             Some(Err(e)) => panic!("{e}"),
