@@ -1,1 +1,184 @@
-//! Benchmark helpers.
+//! Shared pieces of the benchmarks: kafkadeps and raw rdkafka doing the same job with the same
+//! durable configuration.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// Sends kept in flight by the producer benchmarks.
+pub const WINDOW: usize = 10_000;
+
+/// The offsets to commit as a partition list.
+pub fn tpl(topic: &str, next: &std::collections::HashMap<i32, i64>) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in next {
+        let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(*o));
+    }
+    tpl
+}
+
+/// The cluster: `KAFKA_BOOTSTRAP_SERVERS` or the single local broker.
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// A name no other run uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", std::process::id())
+        + &format!("-{}", Instant::now().elapsed().as_nanos())
+}
+
+/// kafkadeps settings producing and consuming `topic` (6 partitions) in `group`.
+pub fn settings(topic: &str, group: &str) -> kafkadeps::Settings {
+    kafkadeps::Settings::builder(bootstrap())
+        .app("bench")
+        .group_id(group)
+        .produces(format!("{topic}(partitions=6)"))
+        .consumes(topic)
+        .clamp_replicas()
+        .metrics_listen("off")
+        .build()
+        .expect("settings")
+}
+
+/// A raw rdkafka producer with kafkadeps' durable configuration.
+pub fn raw_producer() -> FutureProducer {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap());
+    for (k, v) in kafkadeps::producer::DURABLE_PRODUCER {
+        c.set(*k, *v);
+    }
+    c.create().expect("raw producer")
+}
+
+/// Sends `n` records with raw rdkafka; returns records per second.
+pub async fn produce_raw(p: &FutureProducer, topic: &str, n: usize, payload: &[u8]) -> f64 {
+    let start = Instant::now();
+    let mut inflight = FuturesUnordered::new();
+    for i in 0..n {
+        let key = (i % 1000).to_string();
+        let fut = loop {
+            match p.send_result(FutureRecord::to(topic).key(&key).payload(payload)) {
+                Ok(f) => break f,
+                Err(_) => {
+                    inflight.next().await;
+                }
+            }
+        };
+        inflight.push(fut);
+        if inflight.len() >= WINDOW {
+            inflight
+                .next()
+                .await
+                .expect("delivery")
+                .expect("ack")
+                .expect("ok");
+        }
+    }
+    while let Some(r) = inflight.next().await {
+        r.expect("ack").expect("ok");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Sends `n` records through kafkadeps; returns records per second.
+pub async fn produce_kafkadeps(
+    p: &kafkadeps::Producer,
+    topic: &str,
+    n: usize,
+    payload: &[u8],
+) -> f64 {
+    let start = Instant::now();
+    let mut inflight = FuturesUnordered::new();
+    for i in 0..n {
+        let record = kafkadeps::OutgoingRecord::new(topic)
+            .key((i % 1000).to_string())
+            .payload(payload.to_vec());
+        let p = p.clone();
+        inflight.push(async move { p.send_record(record).await });
+        if inflight.len() >= WINDOW {
+            inflight.next().await.expect("delivery").expect("ok");
+        }
+    }
+    while let Some(r) = inflight.next().await {
+        r.expect("ok");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A raw at-least-once consumer: poll, handle (no-op), commit the next offsets every second.
+/// Returns records per second from the first record to the `n`th.
+pub fn consume_raw(topic: &str, n: usize) -> f64 {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap())
+        .set("group.id", unique("raw-group"));
+    for (k, v) in kafkadeps::consumer::DURABLE_CONSUMER {
+        c.set(*k, *v);
+    }
+    let consumer: BaseConsumer = c.create().expect("raw consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut got = 0;
+    let mut start = None;
+    let mut last_commit = Instant::now();
+    // Next offset to commit per partition (after processing), committed every second.
+    let mut next: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
+    while got < n {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                start.get_or_insert_with(Instant::now);
+                std::hint::black_box(m.payload());
+                next.insert(m.partition(), m.offset() + 1);
+                got += 1;
+            }
+            Some(Err(e)) => panic!("{e}"),
+            None => {}
+        }
+        if last_commit.elapsed() > Duration::from_secs(1) && !next.is_empty() {
+            let _ = consumer.commit(&tpl(topic, &next), CommitMode::Async);
+            next.clear();
+            last_commit = Instant::now();
+        }
+    }
+    n as f64 / start.map_or(1.0, |s| s.elapsed().as_secs_f64())
+}
+
+/// Consumes `n` records through kafkadeps' runtime with a no-op handler; returns records per
+/// second from the first record to the `n`th.
+pub async fn consume_kafkadeps(kafka: &kafkadeps::Kafka, n: usize) -> f64 {
+    let count = Arc::new(AtomicUsize::new(0));
+    let first = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let reached = Arc::new(tokio::sync::Notify::new());
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (c, f, r) = (Arc::clone(&count), Arc::clone(&first), Arc::clone(&reached));
+    let (_stats, running) = kafka
+        .consumer()
+        .without_signal_handlers()
+        .shutdown_on({
+            let stop = Arc::clone(&stop);
+            async move { stop.notified().await }
+        })
+        .start(move |record| {
+            let (c, f, r) = (Arc::clone(&c), Arc::clone(&f), Arc::clone(&r));
+            async move {
+                f.get_or_init(Instant::now);
+                std::hint::black_box(record.payload());
+                if c.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                    r.notify_one();
+                }
+                Ok(())
+            }
+        })
+        .expect("consumer");
+    let handle = tokio::spawn(running);
+    reached.notified().await;
+    let elapsed = first.get().map_or(1.0, |s| s.elapsed().as_secs_f64());
+    stop.notify_one();
+    handle.await.expect("join").expect("consumer ok");
+    n as f64 / elapsed
+}

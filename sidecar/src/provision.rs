@@ -24,8 +24,9 @@ fn settings() -> Result<Arc<Settings>, u8> {
     }
 }
 
-fn provisioner(settings: Arc<Settings>) -> Result<Provisioner, u8> {
-    Provisioner::new(settings).map_err(|e| {
+/// The declarations of the environment, validated, and a provisioner for them.
+fn prepare() -> Result<Provisioner, u8> {
+    Provisioner::new(settings()?).map_err(|e| {
         eprintln!("error: {e}");
         exit::UNAVAILABLE
     })
@@ -54,11 +55,7 @@ fn print_json(value: &impl serde::Serialize) -> u8 {
 
 /// `kafkadeps-sidecar plan`.
 pub async fn plan(output: Output, timeout: Duration) -> u8 {
-    let settings = match settings() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let provisioner = match provisioner(settings) {
+    let provisioner = match prepare() {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -76,11 +73,7 @@ pub async fn plan(output: Output, timeout: Duration) -> u8 {
 
 /// `kafkadeps-sidecar ensure`.
 pub async fn ensure(output: Output, timeout: Duration) -> u8 {
-    let settings = match settings() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let provisioner = match provisioner(settings) {
+    let provisioner = match prepare() {
         Ok(p) => p,
         Err(code) => return code,
     };
