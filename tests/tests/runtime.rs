@@ -425,3 +425,51 @@ async fn a_member_joining_and_leaving_loses_nothing_and_keeps_key_order() {
     }
     assert!(duplicates <= 3 * 256, "{duplicates} duplicates");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_shutdown_leaves_the_group_at_once() {
+    let topic = unique("rt-leave");
+    let group = unique("rt-leave-group");
+    let vars = [
+        ("KAFKA_APP", "rt-leave"),
+        ("KAFKA_GROUP_ID", group.as_str()),
+        ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "45000"),
+    ];
+    let decl = format!("{topic}(partitions=3)");
+    let mut all = vars.to_vec();
+    all.push(("KAFKA_TOPIC", &decl));
+    let start_member = |kafka: kafkadeps::Kafka| {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let s = Arc::clone(&stop);
+        let (stats, running) = kafka
+            .consumer()
+            .without_signal_handlers()
+            .shutdown_on(async move { s.notified().await })
+            .start(|_r| async { Ok(()) })
+            .unwrap();
+        (stop, stats, tokio::spawn(running))
+    };
+    let (stop_a, stats_a, a) = start_member(start_kafka(&all).await);
+    eventually(Duration::from_secs(60), "A holds the partitions", || {
+        let n = stats_a.assigned_partitions();
+        async move { (n == 3).then_some(()) }
+    })
+    .await;
+    stop_a.notify_one();
+    a.await.unwrap().expect("A stops cleanly");
+    // A left the group: B gets the partitions now, not after A's 45 s session timeout.
+    let started = std::time::Instant::now();
+    let (stop_b, stats_b, b) = start_member(start_kafka(&all).await);
+    eventually(Duration::from_secs(60), "B holds the partitions", || {
+        let n = stats_b.assigned_partitions();
+        async move { (n == 3).then_some(()) }
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "B waited {:?}",
+        started.elapsed()
+    );
+    stop_b.notify_one();
+    b.await.unwrap().unwrap();
+}

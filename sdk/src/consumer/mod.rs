@@ -245,7 +245,7 @@ impl ConsumerBuilder {
         let (lag_consumer, lag_flag) = (Arc::clone(&consumer), Arc::clone(&shutting_down));
         let (lag_interval, per_partition) =
             (self.options.lag_interval, self.settings.partition_lag);
-        std::thread::Builder::new()
+        let lag = std::thread::Builder::new()
             .name("kafkadeps-lag".into())
             .spawn(move || {
                 poll_loop::sample_lag(&lag_consumer, lag_interval, per_partition, &lag_flag)
@@ -254,7 +254,11 @@ impl ConsumerBuilder {
         std::thread::Builder::new()
             .name("kafkadeps-consumer".into())
             .spawn(move || {
-                let result = poll_loop::run(consumer, &topics, &flag);
+                let result = poll_loop::run(&consumer, &topics, &flag);
+                // The sampler holds the other reference; once it has stopped, dropping ours
+                // closes the consumer here, leaving the group before `run` returns.
+                let _ = lag.join();
+                drop(consumer);
                 let _ = done_tx.send(result);
             })
             .map_err(|_| ConsumeError::Crashed)?;

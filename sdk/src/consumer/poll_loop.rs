@@ -458,7 +458,7 @@ fn fatal(consumer: &BaseConsumer<RuntimeContext>, error: &KafkaError) -> bool {
 /// Runs the loop until `shutdown` is set or a fatal error; then drains within the grace period,
 /// commits, and closes the consumer (leaving the group).
 pub(crate) fn run(
-    consumer: Arc<BaseConsumer<RuntimeContext>>,
+    consumer: &BaseConsumer<RuntimeContext>,
     topics: &[String],
     shutdown: &AtomicBool,
 ) -> Result<(), ConsumeError> {
@@ -484,16 +484,16 @@ pub(crate) fn run(
         let mut parked = false;
         if let Some(state) = lock(&ctx.state).as_mut() {
             state.drain_acks();
-            state.flush_overflow(&consumer);
+            state.flush_overflow(consumer);
             if !state.paused.is_empty() {
                 // Lanes are full: wait (blocking, not spinning) until a record finishes and
                 // frees room, then refill.
                 state.wait_for_ack(Duration::from_millis(5));
-                state.flush_overflow(&consumer);
+                state.flush_overflow(consumer);
             }
             parked = !state.paused.is_empty();
             if last_commit.elapsed() >= commit_interval {
-                state.commit(&consumer, CommitMode::Async, None, &counters);
+                state.commit(consumer, CommitMode::Async, None, &counters);
                 last_commit = Instant::now();
             }
         }
@@ -529,7 +529,7 @@ pub(crate) fn run(
             match polled {
                 None => break,
                 Some(Ok(message)) => batch.push(Record::new(message.detach())),
-                Some(Err(e)) if fatal(&consumer, &e) => {
+                Some(Err(e)) if fatal(consumer, &e) => {
                     tracing::error!(error = %e, "Fatal consumer error; shutting down.");
                     health().set(
                         &ctx.component,
@@ -545,7 +545,7 @@ pub(crate) fn run(
         if !batch.is_empty() {
             if let Some(state) = lock(&ctx.state).as_mut() {
                 for record in batch {
-                    state.dispatch(record, &consumer);
+                    state.dispatch(record, consumer);
                 }
             }
         }
@@ -563,7 +563,7 @@ pub(crate) fn run(
         let all = state.all_partitions();
         let _ = consumer.pause(&tpl_of(&all));
         state.stop_and_wait(&all, grace);
-        state.commit(&consumer, CommitMode::Sync, None, &counters);
+        state.commit(consumer, CommitMode::Sync, None, &counters);
         let abandoned = state.in_flight();
         if abandoned > 0 {
             tracing::info!(
@@ -591,7 +591,8 @@ pub(crate) fn sample_lag(
 ) {
     let mut samples: HashMap<Tp, EndSamples> = HashMap::new();
     let mut topics_seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let timeout = Duration::from_secs(5);
+    // Short: shutdown waits for this thread.
+    let timeout = Duration::from_secs(2);
     let mut next = Instant::now();
     while !shutdown.load(AtomicOrdering::SeqCst) {
         if Instant::now() < next {
