@@ -33,7 +33,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   step "starting the local 3-broker Apache Kafka cluster"
-  [ -d "$KAFKADEPS_CACHE/run/b3" ] || started_kafka=1
+  # Stop at the end only what this run started (a cluster left running by hand stays up).
+  running=$(scripts/kafka.sh status 2>/dev/null | grep -c "running (pid" || true)
+  [ "$running" -ge 3 ] || started_kafka=1
   export KAFKA_BOOTSTRAP_SERVERS
   KAFKA_BOOTSTRAP_SERVERS=$(scripts/kafka.sh up --brokers 3)
   # Broker faults are injected only into the cluster this checkout runs.
