@@ -17,16 +17,9 @@ from cloudevents.kafka import KafkaMessage, from_binary, from_structured, to_bin
 from confluent_kafka import Consumer, Producer
 
 
-def plain(o):
-    """JSON for values the SDK hands back as bytes or datetimes."""
-    return o.decode() if isinstance(o, (bytes, bytearray)) else str(o)
-
-
-def header_map(msg):
-    return {k: v for k, v in (msg.headers() or [])}
-
-
-def consume(bootstrap, topic, count, until_key=None):
+def records(bootstrap, topic, count, until_key=None):
+    """Yields `count` records of `topic` read from the beginning by a new group (read_committed),
+    only those with `until_key` when given; fails after 30 s without a record."""
     c = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": "py-" + uuid.uuid4().hex,
@@ -43,6 +36,22 @@ def consume(bootstrap, topic, count, until_key=None):
             raise SystemExit(str(msg.error()))
         if until_key is not None and (msg.key() or b"").decode() != until_key:
             continue
+        seen += 1
+        yield msg
+    c.close()
+
+
+def plain(o):
+    """JSON for values the SDK hands back as bytes or datetimes."""
+    return o.decode() if isinstance(o, (bytes, bytearray)) else str(o)
+
+
+def header_map(msg):
+    return {k: v for k, v in (msg.headers() or [])}
+
+
+def consume(bootstrap, topic, count, until_key=None):
+    for msg in records(bootstrap, topic, count, until_key):
         headers = header_map(msg)
         km = KafkaMessage(headers=headers, key=msg.key(), value=msg.value())
         content_type = (headers.get("content-type") or b"").decode()
@@ -54,7 +63,6 @@ def consume(bootstrap, topic, count, until_key=None):
             kind = "ce-binary"
         else:
             print(json.dumps({"kind": "json", "key": msg.key().decode(), "value": json.loads(msg.value())}), flush=True)
-            seen += 1
             continue
         data = ev.get_data()
         if isinstance(data, (bytes, bytearray)):
@@ -66,8 +74,6 @@ def consume(bootstrap, topic, count, until_key=None):
             "time": ev.get("time"), "partitionkey": ev.get("partitionkey"),
             "data": data,
         }, default=plain), flush=True)
-        seen += 1
-    c.close()
 
 
 def produce(bootstrap, topic):
@@ -115,21 +121,10 @@ def avro_consume(bootstrap, topic, registry, count):
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry}))
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "py-" + uuid.uuid4().hex,
-                  "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
-    seen = 0
-    while seen < count:
-        msg = c.poll(30)
-        if msg is None:
-            raise SystemExit(f"timed out after {seen} of {count} records")
-        if msg.error():
-            raise SystemExit(str(msg.error()))
+    for msg in records(bootstrap, topic, count):
         value = deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
         schema_id = int.from_bytes(msg.value()[1:5], "big")
         print(json.dumps({"magic": msg.value()[0], "schema_id": schema_id, "value": value}), flush=True)
-        seen += 1
-    c.close()
 
 
 if __name__ == "__main__":
