@@ -12,9 +12,6 @@ use crate::telemetry::{ComponentState, Metrics, PlanAction, PlanLabels, health, 
 use crate::topics::Change;
 use crate::topics::{EnsureReport, ProvisionError, Provisioner};
 
-/// How long start-up waits for the cluster by default.
-pub const DEFAULT_ENSURE_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Health component of the declared topics.
 const TOPICS: &str = "topics";
 /// Health component of the producer connection.

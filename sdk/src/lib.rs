@@ -17,10 +17,11 @@ pub mod telemetry;
 pub mod topics;
 
 pub use codec::{Codec, CodecError, Json};
+pub use config::DEFAULT_ENSURE_TIMEOUT;
 pub use config::{ConfigError, Declaration, Settings};
 pub use consumer::{ConsumeError, HandlerError};
 pub use event::{Event, EventFormat};
-pub use kafka::{DEFAULT_ENSURE_TIMEOUT, Kafka, StartError};
+pub use kafka::{Kafka, StartError};
 #[cfg(feature = "derive")]
 pub use kafkadeps_macros::Event;
 pub use producer::{Delivery, ProduceError, Producer};

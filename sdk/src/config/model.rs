@@ -9,6 +9,9 @@ use serde::Serialize;
 use super::Secret;
 use super::grammar::render_value;
 
+/// How long start-up keeps trying to reach the cluster unless `KAFKA_ENSURE_TIMEOUT` says otherwise.
+pub const DEFAULT_ENSURE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Default admin server address.
 pub const DEFAULT_METRICS_LISTEN: &str = "0.0.0.0:9464";
 

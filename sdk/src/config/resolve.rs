@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::error::{ConfigError, Problems};
 use super::grammar::{self, RawDecl};
 use super::model::{
-    DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS, DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability,
-    ReplicasMode, Security, Settings, Topic, TopicPolicy, TopicSpec, Usage,
+    DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS, DEFAULT_REPLICAS,
+    DEFAULT_TOPIC_CONFIG, Durability, ReplicasMode, Security, Settings, Topic, TopicPolicy,
+    TopicSpec, Usage,
 };
 use super::vars::{self, RawVars};
 use super::{Secret, client_properties, topic_keys};
@@ -557,14 +558,14 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         .as_deref()
         .map(super::units::parse_millis)
     {
-        None => std::time::Duration::from_secs(60),
+        None => DEFAULT_ENSURE_TIMEOUT,
         Some(Ok(ms)) if ms > 0 => std::time::Duration::from_millis(ms.unsigned_abs()),
         Some(_) => {
             problems.push(
                 vars::ENSURE_TIMEOUT,
                 "must be a positive duration such as 30s or 2m",
             );
-            std::time::Duration::from_secs(60)
+            DEFAULT_ENSURE_TIMEOUT
         }
     };
     let client_properties =
