@@ -1,10 +1,13 @@
 //! `kafkadeps-sidecar`: kafkadeps for services in any language.
 //!
-//! Subcommands: `plan` (show what `ensure` would do), `ensure` (make the cluster match the
-//! declarations; the init-container mode). Exit codes are documented in `docs/declarations.md`.
+//! Subcommands: `serve` (the local HTTP API, `docs/sidecar.md`), `drain` (its preStop hook), `plan` (show what `ensure`
+//! would do), `ensure` (make the cluster match the declarations; the init-container mode). Exit
+//! codes are documented in `docs/declarations.md`.
 
+mod drain;
 mod exit;
 mod provision;
+mod serve;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,6 +33,14 @@ enum Output {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the local HTTP API: produce, push or pull consumption, `/metrics`, `/readyz`.
+    Serve,
+    /// The preStop hook: ask the local `serve` to drain, wait until it has.
+    Drain {
+        /// How long to wait for the drain.
+        #[arg(long, default_value = "25s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
     /// Print what `ensure` would do: `+` create, `~` change, `!` drift left alone, `=` unchanged.
     Plan {
         /// Output format.
@@ -52,13 +63,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    // `serve` logs JSON lines on stdout like the SDK; the one-shot commands log to stderr.
+    if !matches!(cli.command, Command::Serve) {
+        init_stderr_logs();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -72,9 +80,22 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
+            Command::Serve => serve::run().await,
+            Command::Drain { timeout } => drain::run(timeout).await,
             Command::Plan { output, timeout } => provision::plan(output, timeout).await,
             Command::Ensure { timeout, output } => provision::ensure(output, timeout).await,
         }
     });
     ExitCode::from(code)
+}
+
+/// Human-readable warnings on stderr for `plan` and `ensure` (stdout is their output).
+fn init_stderr_logs() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
 }

@@ -6,6 +6,7 @@
 //! unless `KAFKADEPS_TEST_FAULTS=1`, since they can only kill brokers this checkout started).
 
 pub mod schema_registry;
+pub mod sidecar;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -15,6 +15,15 @@ pub enum Ordering {
         /// Concurrent records per partition.
         lanes: usize,
     },
+    /// Handlers of a partition are *started* in offset order and up to `window` of them run at
+    /// once, finishing in any order; commits never pass the lowest unfinished offset. Made for
+    /// handlers that hand records on and wait for an external acknowledgement (the sidecar's
+    /// pull API). When the partition is revoked or the consumer stops, unfinished handlers are
+    /// cancelled (dropped) and their records redelivered, so handlers must be cancel-safe.
+    Pipelined {
+        /// Handlers in flight per partition.
+        window: usize,
+    },
 }
 
 /// Options of [`crate::consumer::ConsumerBuilder`].
@@ -61,8 +70,16 @@ impl ConsumerOptions {
     /// Lanes per partition.
     pub(crate) fn lanes(&self) -> usize {
         match self.ordering {
-            Ordering::Partition => 1,
+            Ordering::Partition | Ordering::Pipelined { .. } => 1,
             Ordering::Key { lanes } => lanes.max(1),
+        }
+    }
+
+    /// Handlers started before earlier ones finished, per partition (1 unless pipelined).
+    pub(crate) fn window(&self) -> usize {
+        match self.ordering {
+            Ordering::Pipelined { window } => window.max(1),
+            Ordering::Partition | Ordering::Key { .. } => 1,
         }
     }
 

@@ -118,26 +118,72 @@ async fn lane(
         shared: &p,
         metrics: LaneMetrics::new(&tp.0),
     };
-    while let Some(record) = rx.recv().await {
-        if stop.load(AtomicOrdering::SeqCst) {
-            break;
-        }
-        let offset = record.offset();
-        if process(&lane, &stop, record).await {
-            let _ = acks.send(Ack::Finished(tp.clone(), offset));
-        } else {
-            break;
+    if p.options.window() > 1 {
+        pipelined(&lane, &tp, rx, &stop, &acks).await;
+    } else {
+        while let Some(record) = rx.recv().await {
+            if stop.load(AtomicOrdering::SeqCst) {
+                break;
+            }
+            let offset = record.offset();
+            if process(&lane, &stop, record, None).await {
+                let _ = acks.send(Ack::Finished(tp.clone(), offset));
+            } else {
+                break;
+            }
         }
     }
     let _ = acks.send(Ack::LaneDone(tp));
 }
 
+/// [`Ordering::Pipelined`](super::Ordering::Pipelined): starts each handler in offset order
+/// (its synchronous part runs before the next record's), keeps up to `window` running, and
+/// cancels the unfinished ones when the worker stops.
+async fn pipelined(
+    lane: &Lane<'_>,
+    tp: &Tp,
+    mut rx: mpsc::Receiver<Record>,
+    stop: &AtomicBool,
+    acks: &std_mpsc::Sender<Ack>,
+) {
+    use futures::StreamExt;
+    let window = lane.options.window();
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut open = true;
+    while open || !running.is_empty() {
+        if stopping(lane, stop) {
+            // Dropping `running` cancels the unfinished handlers; their records stay
+            // uncommitted and are redelivered.
+            break;
+        }
+        tokio::select! {
+            Some((offset, finished)) = running.next(), if !running.is_empty() => {
+                if finished {
+                    let _ = acks.send(Ack::Finished(tp.clone(), offset));
+                }
+            }
+            next = rx.recv(), if open && running.len() < window => match next {
+                Some(record) => {
+                    let offset = record.offset();
+                    let started = (lane.handler)(record.clone());
+                    running.push(
+                        process(lane, stop, record, Some(started)).map(move |done| (offset, done)),
+                    );
+                }
+                None => open = false,
+            },
+            () = tokio::time::sleep(STOP_CHECK) => {}
+        }
+    }
+}
+
+/// How often a pipelined lane looks at the stop flags while handlers wait.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
 fn stopping(p: &Processing, stop: &AtomicBool) -> bool {
     stop.load(AtomicOrdering::SeqCst) || p.shutting_down.load(AtomicOrdering::SeqCst)
 }
 
-/// Handles one record to the end. `false` when it was abandoned because the worker stopped
-/// (the record stays uncommitted and is redelivered).
 /// Metric handles of one topic, resolved when a lane starts (no label allocation per record).
 pub(crate) struct LaneMetrics {
     ok: prometheus_client::metrics::counter::Counter,
@@ -182,7 +228,14 @@ impl std::ops::Deref for Lane<'_> {
     }
 }
 
-async fn process(p: &Lane<'_>, stop: &AtomicBool, record: Record) -> bool {
+/// Handles one record to the end. `false` when it was abandoned because the worker stopped
+/// (the record stays uncommitted and is redelivered).
+async fn process(
+    p: &Lane<'_>,
+    stop: &AtomicBool,
+    record: Record,
+    first: Option<BoxFuture>,
+) -> bool {
     let span = tracing::info_span!(
         "process",
         otel.name = %format_args!("process {}", record.topic()),
@@ -197,10 +250,17 @@ async fn process(p: &Lane<'_>, stop: &AtomicBool, record: Record) -> bool {
     if record.header("traceparent").is_some() {
         propagation::continue_trace(&span, record.headers());
     }
-    process_in_span(p, stop, record).instrument(span).await
+    process_in_span(p, stop, record, first)
+        .instrument(span)
+        .await
 }
 
-async fn process_in_span(p: &Lane<'_>, stop: &AtomicBool, record: Record) -> bool {
+async fn process_in_span(
+    p: &Lane<'_>,
+    stop: &AtomicBool,
+    record: Record,
+    mut first: Option<BoxFuture>,
+) -> bool {
     let m = &p.metrics;
     let count = |outcome: RecordOutcome| match outcome {
         RecordOutcome::ok => m.ok.inc(),
@@ -210,9 +270,8 @@ async fn process_in_span(p: &Lane<'_>, stop: &AtomicBool, record: Record) -> boo
     let mut attempt: u32 = 1;
     loop {
         let started = Instant::now();
-        let outcome = AssertUnwindSafe((p.handler)(record.clone()))
-            .catch_unwind()
-            .await;
+        let attempt_future = first.take().unwrap_or_else(|| (p.handler)(record.clone()));
+        let outcome = AssertUnwindSafe(attempt_future).catch_unwind().await;
         m.duration.observe(started.elapsed().as_secs_f64());
         let error = match outcome {
             Ok(Ok(())) => {

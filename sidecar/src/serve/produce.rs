@@ -1,0 +1,182 @@
+//! `POST /v1/topics/{topic}/records` and `POST /v1/topics/{topic}/events`: answered only once
+//! every record is acknowledged by all in-sync replicas.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use kafkadeps::codec::cloudevents::Mode;
+use kafkadeps::{Delivery, OutgoingRecord, ProduceError, Producer};
+use serde::Deserialize;
+
+use super::envelope::{Offset, ProduceRequest};
+use super::problem::Problem;
+use super::state::AppState;
+
+/// Records accepted in one request.
+pub(crate) const MAX_RECORDS_PER_REQUEST: usize = 10_000;
+
+/// The body, or 413 / 400 as problem details.
+pub(crate) fn body(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, Problem> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::too_large(state.options.max_body_bytes)
+        } else {
+            Problem::malformed(rejection.body_text())
+        }
+    })
+}
+
+/// `{"offsets": [...]}` of a fully acknowledged request.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Offsets {
+    offsets: Vec<Offset>,
+}
+
+pub(crate) async fn records(
+    State(state): State<Arc<AppState>>,
+    Path(topic): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Offsets>, Problem> {
+    if !state.produces(&topic) {
+        return Err(Problem::undeclared_topic(&topic));
+    }
+    let raw = body(&state, raw)?;
+    let request: ProduceRequest =
+        serde_json::from_slice(&raw).map_err(|e| Problem::malformed(e.to_string()))?;
+    if request.records.is_empty() {
+        return Err(Problem::malformed("`records` is empty"));
+    }
+    if request.records.len() > MAX_RECORDS_PER_REQUEST {
+        return Err(Problem::malformed(format!(
+            "{} records in one request; at most {MAX_RECORDS_PER_REQUEST}",
+            request.records.len()
+        )));
+    }
+    let outgoing = request
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.into_outgoing(&topic, i))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Problem::malformed)?;
+    let producer = state.producer()?;
+    send_all(&producer, outgoing).await.map(Json)
+}
+
+/// Sends concurrently (ordered per key by the producer), answers in request order.
+async fn send_all(producer: &Producer, records: Vec<OutgoingRecord>) -> Result<Offsets, Problem> {
+    let results: Vec<Result<Delivery, ProduceError>> =
+        futures::future::join_all(records.into_iter().map(|r| producer.send_record(r))).await;
+    if results.iter().all(Result::is_ok) {
+        let offsets = results
+            .into_iter()
+            .flatten()
+            .map(|d| Offset {
+                partition: d.partition,
+                offset: d.offset,
+            })
+            .collect();
+        return Ok(Offsets { offsets });
+    }
+    let retriable = results
+        .iter()
+        .any(|r| r.as_ref().is_err_and(ProduceError::is_retriable));
+    let first_error = results
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .map(error_chain)
+        .unwrap_or_default();
+    let outcome: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| match r {
+            Ok(d) => serde_json::json!({ "partition": d.partition, "offset": d.offset }),
+            Err(e) => serde_json::json!({ "error": error_chain(e) }),
+        })
+        .collect();
+    let failed = outcome.iter().filter(|o| o.get("error").is_some()).count();
+    let detail = format!(
+        "{failed} of {} record(s) not acknowledged (first: {first_error}); the others are stored, so a retry may duplicate them",
+        outcome.len()
+    );
+    let problem = if retriable {
+        Problem::unavailable(detail)
+    } else {
+        Problem::produce_failed(detail)
+    };
+    Err(problem.with_offsets(serde_json::Value::Array(outcome)))
+}
+
+fn error_chain(e: &ProduceError) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// `?mode=binary|structured`: how the CloudEvent is laid out on Kafka.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventQuery {
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+pub(crate) async fn events(
+    State(state): State<Arc<AppState>>,
+    Path(topic): Path<String>,
+    query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Offsets>, Problem> {
+    if !state.produces(&topic) {
+        return Err(Problem::undeclared_topic(&topic));
+    }
+    let Query(query) = query.map_err(|e| Problem::malformed(e.body_text()))?;
+    let mode = match query.mode.as_deref() {
+        None | Some("binary") => Mode::Binary,
+        Some("structured") => Mode::Structured,
+        Some(other) => {
+            return Err(Problem::malformed(format!(
+                "mode `{other}`: expected `binary` or `structured`"
+            )));
+        }
+    };
+    let raw = body(&state, raw)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("application/cloudevents-batch") {
+        return Err(Problem::unsupported_media(
+            "batched CloudEvents are not accepted; send one event per request",
+        ));
+    }
+    let event = cloudevents::binding::http::to_event(&headers, raw.to_vec()).map_err(|e| {
+        Problem::malformed(format!(
+            "not a CloudEvent in the HTTP binary or structured mode: {e}"
+        ))
+    })?;
+    let producer = state.producer()?;
+    match producer.send_event(&topic, event, mode).await {
+        Ok(d) => Ok(Json(Offsets {
+            offsets: vec![Offset {
+                partition: d.partition,
+                offset: d.offset,
+            }],
+        })),
+        Err(e @ ProduceError::Encode { .. }) => Err(Problem::malformed(error_chain(&e))),
+        Err(e) if e.is_retriable() => Err(Problem::unavailable(error_chain(&e))),
+        Err(e) => Err(Problem::produce_failed(error_chain(&e))),
+    }
+}

@@ -1,0 +1,281 @@
+//! Processes of the sidecar tests: a real `kafkadeps-sidecar serve` and the real Python example
+//! app (`examples/python-app/app.py`), each killed when dropped, with their output in files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{bootstrap, eventually, free_port, http_get, python, repo_root, unique, workspace_bin};
+
+/// A scratch directory of one test.
+pub fn scratch(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// A running `kafkadeps-sidecar serve`.
+pub struct Sidecar {
+    child: Child,
+    /// Data API address (`host:port`).
+    pub data: String,
+    /// Admin server address (`host:port`).
+    pub admin: String,
+    /// Its stdout and stderr.
+    pub log: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Sidecar {
+    /// Starts the sidecar with the cluster under test, free ports and `env` on top.
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let data = format!("127.0.0.1:{}", free_port());
+        let admin = format!("127.0.0.1:{}", free_port());
+        let mut all = vec![
+            ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), bootstrap()),
+            ("KAFKA_SIDECAR_LISTEN".to_owned(), data.clone()),
+            ("KAFKA_METRICS_LISTEN".to_owned(), admin.clone()),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ];
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        Self::spawn(dir, data, admin, all)
+    }
+
+    fn spawn(dir: &Path, data: String, admin: String, env: Vec<(String, String)>) -> Self {
+        let log = dir.join(format!("sidecar-{}.log", unique("run")));
+        let out = std::fs::File::create(&log).expect("sidecar log");
+        let err = out.try_clone().expect("sidecar log");
+        let child = Command::new(workspace_bin("kafkadeps-sidecar"))
+            .arg("serve")
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("start kafkadeps-sidecar");
+        Self {
+            child,
+            data,
+            admin,
+            log,
+            env,
+        }
+    }
+
+    /// A new process with the same settings and addresses (after this one ended).
+    pub fn restart(&self, dir: &Path) -> Self {
+        Self::spawn(dir, self.data.clone(), self.admin.clone(), self.env.clone())
+    }
+
+    /// `http://<data address>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.data)
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn ready(&self) {
+        let admin = self.admin.clone();
+        eventually(Duration::from_secs(60), "the sidecar is ready", || {
+            let admin = admin.clone();
+            async move { matches!(http_get(&admin, "/readyz"), Ok((200, _))).then_some(()) }
+        })
+        .await;
+    }
+
+    /// Runs `kafkadeps-sidecar drain` (the preStop hook) against this sidecar; its exit code.
+    pub async fn drain(&self) -> Option<i32> {
+        tokio::process::Command::new(workspace_bin("kafkadeps-sidecar"))
+            .args(["drain", "--timeout", "60s"])
+            .env("KAFKA_SIDECAR_LISTEN", &self.data)
+            .status()
+            .await
+            .expect("run drain")
+            .code()
+    }
+
+    /// Sends `signal` (`-KILL`, `-TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Waits for the process to end and returns its exit code.
+    pub async fn exit_code(&mut self, deadline: Duration) -> Option<i32> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(
+                started.elapsed() < deadline,
+                "the sidecar did not exit within {deadline:?}; log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+
+    /// The process's output so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The example Python app (`examples/python-app/app.py`).
+pub fn app_script() -> PathBuf {
+    repo_root().join("examples/python-app/app.py")
+}
+
+/// The app in `receive` mode, answering the sidecar's pushes.
+pub struct App {
+    child: Child,
+    /// Port it listens on.
+    pub port: u16,
+    /// Its journal: one JSON line per delivery attempt.
+    pub journal: PathBuf,
+}
+
+impl App {
+    /// Starts `app.py receive` with `env` (e.g. `APP_FAULTS`).
+    pub fn receive(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let journal = dir.join("received.jsonl");
+        let child = Command::new(python())
+            .arg(app_script())
+            .arg("receive")
+            .env("APP_PORT", port.to_string())
+            .env("APP_RECEIVED", &journal)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the Python app");
+        Self {
+            child,
+            port,
+            journal,
+        }
+    }
+
+    /// `KAFKA_SIDECAR_DELIVER_URL` for this app.
+    pub fn deliver_url(&self) -> String {
+        format!("http://127.0.0.1:{}/kafka", self.port)
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `app.py <args>` against the sidecar at `sidecar_url` to the end; panics on failure.
+pub async fn run_app(sidecar_url: &str, journal: Option<&Path>, args: &[&str]) {
+    let mut cmd = tokio::process::Command::new(python());
+    cmd.arg(app_script())
+        .args(args)
+        .env("KAFKA_SIDECAR_URL", sidecar_url);
+    if let Some(j) = journal {
+        cmd.env("APP_RECEIVED", j);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
+        .await
+        .expect("the Python app finished in time")
+        .expect("run the Python app");
+    assert!(
+        out.status.success(),
+        "app.py {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One line of an app journal.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Received {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key.
+    pub key: Option<String>,
+    /// Status the app answered (200 for pulled records).
+    pub status: u16,
+    /// The CloudEvent, when the push was one.
+    #[serde(default)]
+    pub event: Option<serde_json::Value>,
+}
+
+/// The journal's entries so far.
+pub fn journal(path: &Path) -> Vec<Received> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("journal line"))
+        .collect()
+}
+
+/// How many times each key was answered with 2xx.
+pub fn processed_keys(entries: &[Received]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in entries.iter().filter(|e| e.status / 100 == 2) {
+        *out.entry(e.key.clone().unwrap_or_default()).or_default() += 1;
+    }
+    out
+}
+
+/// Asserts that, per partition, the successfully processed offsets appear in increasing order.
+pub fn assert_partition_order(entries: &[Received]) {
+    let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for e in entries.iter().filter(|e| e.status / 100 == 2) {
+        let tp = (e.topic.clone(), e.partition);
+        if let Some(prev) = last.get(&tp) {
+            assert!(
+                e.offset > *prev,
+                "{}-{}: offset {} processed after {prev}",
+                e.topic,
+                e.partition,
+                e.offset
+            );
+        }
+        last.insert(tp, e.offset);
+    }
+}
+
+/// The sum of a counter family's samples whose labels contain all of `labels`, from an
+/// OpenMetrics text.
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            (metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse::<f64>().ok())
+            .flatten()
+        })
+        .sum()
+}

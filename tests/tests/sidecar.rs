@@ -1,0 +1,698 @@
+//! The sidecar against the real cluster, driven by the real Python example app over real HTTP:
+//! push and pull consumption, retries and dead letters, crashes, graceful drain, the error
+//! contract and the OpenAPI document.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kafkadeps::consumer::dlq_headers;
+use kafkadeps_tests::sidecar::{
+    App, Sidecar, assert_partition_order, journal, metric_sum, processed_keys, run_app, scratch,
+};
+use kafkadeps_tests::{
+    committed_offsets, eventually, http_get, python, read_all, repo_root, unique,
+};
+
+const RECORDS: usize = 10_000;
+
+/// Waits until the group committed `total` records over `partitions` partitions of `topic`.
+async fn all_committed(group: &str, topic: &str, partitions: i32, total: i64) {
+    let (group, topic) = (group.to_owned(), topic.to_owned());
+    eventually(Duration::from_secs(60), "every record committed", || {
+        let (group, topic) = (group.clone(), topic.clone());
+        async move {
+            let sum: i64 = committed_offsets(&group, &topic, partitions)
+                .iter()
+                .map(|o| (*o).max(0))
+                .sum();
+            (sum == total).then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_delivers_ten_thousand_records_once_each_in_partition_order() {
+    let dir = scratch("sidecar-push");
+    let (topic, group) = (unique("sc-push"), unique("sc-push-g"));
+    let app = App::receive(&dir, &[]);
+    let declared = format!("{topic}(partitions=3)");
+    let sidecar = Sidecar::start(
+        &dir,
+        &[
+            ("KAFKA_PRODUCES", &declared),
+            ("KAFKA_CONSUMES", &topic),
+            ("KAFKA_GROUP_ID", &group),
+            ("KAFKA_SIDECAR_DELIVER_URL", &app.deliver_url()),
+        ],
+    );
+    sidecar.ready().await;
+    let count = RECORDS.to_string();
+    run_app(
+        &sidecar.url(),
+        None,
+        &["produce", "--topic", &topic, "--count", &count],
+    )
+    .await;
+
+    let path = app.journal.clone();
+    let entries = eventually(Duration::from_secs(120), "10k records pushed", || {
+        let path = path.clone();
+        async move {
+            let entries = journal(&path);
+            (processed_keys(&entries).len() == RECORDS).then_some(entries)
+        }
+    })
+    .await;
+    let keys = processed_keys(&entries);
+    assert!(keys.values().all(|n| *n == 1), "a record was pushed twice");
+    assert_eq!(entries.len(), RECORDS, "only successful pushes happened");
+    assert_partition_order(&entries);
+    all_committed(&group, &topic, 3, RECORDS as i64).await;
+
+    // The sidecar's own admin server serves the SDK's metrics.
+    let (status, metrics) = http_get(&sidecar.admin, "/metrics").expect("scrape");
+    assert_eq!(status, 200);
+    let ok = [("topic", topic.as_str()), ("outcome", "ok")];
+    assert_eq!(
+        metric_sum(&metrics, "kafkadeps_producer_messages_total", &ok),
+        RECORDS as f64
+    );
+    assert_eq!(
+        metric_sum(&metrics, "kafkadeps_consumer_messages_total", &ok),
+        RECORDS as f64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_delivers_ten_thousand_records_with_explicit_commits() {
+    let dir = scratch("sidecar-pull");
+    let (topic, group) = (unique("sc-pull"), unique("sc-pull-g"));
+    let declared = format!("{topic}(partitions=3)");
+    let sidecar = Sidecar::start(
+        &dir,
+        &[
+            ("KAFKA_PRODUCES", &declared),
+            ("KAFKA_CONSUMES", &topic),
+            ("KAFKA_GROUP_ID", &group),
+        ],
+    );
+    sidecar.ready().await;
+    let count = RECORDS.to_string();
+    run_app(
+        &sidecar.url(),
+        None,
+        &["produce", "--topic", &topic, "--count", &count],
+    )
+    .await;
+    let path = dir.join("pulled.jsonl");
+    run_app(
+        &sidecar.url(),
+        Some(&path),
+        &[
+            "pull",
+            "--group",
+            &group,
+            "--expect",
+            &count,
+            "--max-records",
+            "500",
+        ],
+    )
+    .await;
+    let entries = journal(&path);
+    let keys = processed_keys(&entries);
+    assert_eq!(keys.len(), RECORDS);
+    assert!(keys.values().all(|n| *n == 1), "a record was pulled twice");
+    assert_partition_order(&entries);
+    all_committed(&group, &topic, 3, RECORDS as i64).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pulled_but_uncommitted_records_are_redelivered_after_a_restart() {
+    let dir = scratch("sidecar-redeliver");
+    let (topic, group) = (unique("sc-redo"), unique("sc-redo-g"));
+    let declared = format!("{topic}(partitions=1)");
+    let env = [
+        ("KAFKA_PRODUCES", declared.as_str()),
+        ("KAFKA_CONSUMES", topic.as_str()),
+        ("KAFKA_GROUP_ID", group.as_str()),
+    ];
+    let mut sidecar = Sidecar::start(&dir, &env);
+    sidecar.ready().await;
+    run_app(
+        &sidecar.url(),
+        None,
+        &["produce", "--topic", &topic, "--count", "10"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let poll = |url: String| {
+        let client = client.clone();
+        async move {
+            let body: serde_json::Value = client
+                .post(url)
+                .json(&serde_json::json!({"max_records": 10, "timeout_ms": 5000}))
+                .send()
+                .await
+                .expect("poll")
+                .json()
+                .await
+                .expect("poll body");
+            body["records"]
+                .as_array()
+                .expect("records")
+                .iter()
+                .map(|r| r["offset"].as_i64().expect("offset"))
+                .collect::<Vec<_>>()
+        }
+    };
+    let poll_url = format!("{}/v1/consumers/{group}/poll", sidecar.url());
+    let mut first = Vec::new();
+    while first.len() < 10 {
+        first.extend(poll(poll_url.clone()).await);
+    }
+    assert_eq!(first, (0..10).collect::<Vec<_>>());
+    let committed: serde_json::Value = client
+        .post(format!("{}/v1/consumers/{group}/commit", sidecar.url()))
+        .json(&serde_json::json!({"offsets": [{"topic": topic, "partition": 0, "offset": 6}]}))
+        .send()
+        .await
+        .expect("commit")
+        .json()
+        .await
+        .expect("commit body");
+    assert_eq!(committed["acknowledged"], 6);
+    // The preStop hook drains: acknowledged records are committed, the process exits 0.
+    assert_eq!(sidecar.drain().await, Some(0));
+    assert_eq!(sidecar.exit_code(Duration::from_secs(10)).await, Some(0));
+    assert_eq!(committed_offsets(&group, &topic, 1), [6]);
+
+    let restarted = sidecar.restart(&dir);
+    restarted.ready().await;
+    let again = poll(poll_url).await;
+    assert_eq!(
+        again.first(),
+        Some(&6),
+        "redelivered from the commit: {again:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_retries_server_errors_in_order_and_dead_letters_client_errors() {
+    let dir = scratch("sidecar-faults");
+    let (topic, group) = (unique("sc-faults"), unique("sc-faults-g"));
+    let app = App::receive(&dir, &[("APP_FAULTS", "order-5=500,500;order-9=400")]);
+    let declared = format!("{topic}(partitions=1)");
+    let sidecar = Sidecar::start(
+        &dir,
+        &[
+            ("KAFKA_PRODUCES", &declared),
+            ("KAFKA_CONSUMES", &topic),
+            ("KAFKA_GROUP_ID", &group),
+            ("KAFKA_SIDECAR_DELIVER_URL", &app.deliver_url()),
+        ],
+    );
+    sidecar.ready().await;
+    run_app(
+        &sidecar.url(),
+        None,
+        &["produce", "--topic", &topic, "--count", "20"],
+    )
+    .await;
+    let path = app.journal.clone();
+    let entries = eventually(Duration::from_secs(60), "20 records handled", || {
+        let path = path.clone();
+        async move {
+            let entries = journal(&path);
+            (processed_keys(&entries).len() == 19 && entries.iter().any(|e| e.status == 400))
+                .then_some(entries)
+        }
+    })
+    .await;
+    let five: Vec<u16> = entries
+        .iter()
+        .filter(|e| e.key.as_deref() == Some("order-5"))
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(five, [500, 500, 200], "retried in place until it succeeded");
+    let nine: Vec<u16> = entries
+        .iter()
+        .filter(|e| e.key.as_deref() == Some("order-9"))
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(nine, [400], "a 4xx is not retried");
+    // Nothing after offset 5 was pushed before its retries succeeded.
+    let five_done = entries
+        .iter()
+        .position(|e| e.key.as_deref() == Some("order-5") && e.status == 200)
+        .expect("order-5 done");
+    assert!(entries[..five_done].iter().all(|e| e.offset <= 5));
+    assert_partition_order(&entries);
+    assert!(processed_keys(&entries).values().all(|n| *n == 1));
+
+    let dead = read_all(&format!("{topic}.dlq"), 1, Duration::from_secs(60)).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].key, "order-9");
+    let header = |name: &str| {
+        dead[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("header {name}"))
+    };
+    assert_eq!(header(dlq_headers::ORIGINAL_TOPIC), topic.as_bytes());
+    assert_eq!(header(dlq_headers::ORIGINAL_OFFSET), 9i64.to_be_bytes());
+    assert_eq!(
+        header(dlq_headers::ORIGINAL_CONSUMER_GROUP),
+        group.as_bytes()
+    );
+    assert!(String::from_utf8_lossy(&header(dlq_headers::EXCEPTION_MESSAGE)).contains("400"));
+    all_committed(&group, &topic, 1, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkilled_sidecar_loses_nothing_after_a_restart() {
+    let dir = scratch("sidecar-kill");
+    let (topic, group) = (unique("sc-kill"), unique("sc-kill-g"));
+    let app = App::receive(&dir, &[("APP_DELAY_MS", "2")]);
+    let declared = format!("{topic}(partitions=3)");
+    let sidecar = Sidecar::start(
+        &dir,
+        &[
+            ("KAFKA_PRODUCES", &declared),
+            ("KAFKA_CONSUMES", &topic),
+            ("KAFKA_GROUP_ID", &group),
+            ("KAFKA_SIDECAR_DELIVER_URL", &app.deliver_url()),
+        ],
+    );
+    sidecar.ready().await;
+    run_app(
+        &sidecar.url(),
+        None,
+        &["produce", "--topic", &topic, "--count", "5000"],
+    )
+    .await;
+    let path = app.journal.clone();
+    eventually(Duration::from_secs(60), "deliveries under way", || {
+        let path = path.clone();
+        async move { (journal(&path).len() >= 500).then_some(()) }
+    })
+    .await;
+    sidecar.signal("-KILL");
+    let delivered_before = processed_keys(&journal(&path)).len();
+    assert!(delivered_before < 5000, "killed mid-stream");
+    let restarted = sidecar.restart(&dir);
+    restarted.ready().await;
+    let entries = eventually(Duration::from_secs(120), "all 5000 delivered", || {
+        let path = path.clone();
+        async move {
+            let entries = journal(&path);
+            (processed_keys(&entries).len() == 5000).then_some(entries)
+        }
+    })
+    .await;
+    let expected: BTreeSet<String> = (0..5000).map(|i| format!("order-{i}")).collect();
+    assert_eq!(
+        processed_keys(&entries)
+            .into_keys()
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
+    all_committed(&group, &topic, 3, 5000).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_under_produce_load_keeps_every_acknowledged_record() {
+    let dir = scratch("sidecar-term");
+    let topic = unique("sc-term");
+    let declared = format!("{topic}(partitions=3)");
+    let mut sidecar = Sidecar::start(&dir, &[("KAFKA_PRODUCES", &declared)]);
+    sidecar.ready().await;
+    let url = format!("{}/v1/topics/{topic}/records", sidecar.url());
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (url, stop) = (url.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut acknowledged = Vec::new();
+                let mut batch = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let keys: Vec<String> = (0..10).map(|i| format!("c{c}-b{batch}-{i}")).collect();
+                    batch += 1;
+                    let records: Vec<_> = keys
+                        .iter()
+                        .map(|k| serde_json::json!({"key": k, "value": {"k": k}}))
+                        .collect();
+                    match client
+                        .post(&url)
+                        .json(&serde_json::json!({ "records": records }))
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status() == 200 => acknowledged.extend(keys),
+                        Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                        Err(_) => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sidecar.signal("-TERM");
+    let code = sidecar.exit_code(Duration::from_secs(60)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = BTreeSet::new();
+    for c in clients {
+        acknowledged.extend(c.await.expect("client"));
+    }
+    assert_eq!(code, Some(0), "log:\n{}", sidecar.log_text());
+    assert!(
+        acknowledged.len() > 100,
+        "load was running: {}",
+        acknowledged.len()
+    );
+    let stored: BTreeSet<String> = read_all(&topic, acknowledged.len(), Duration::from_secs(60))
+        .await
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    let missing: Vec<_> = acknowledged.difference(&stored).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not stored: {missing:?}"
+    );
+}
+
+/// Checks one error response: status, problem+json, fields consistent with the status.
+async fn expect_problem(response: reqwest::Response, status: u16, kind: &str) {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: serde_json::Value = response.json().await.expect("problem body");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(
+        body["type"],
+        format!("https://kafkadeps.io/problems/{kind}"),
+        "{body}"
+    );
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_error_contract_is_problem_details_and_never_a_panic() {
+    let dir = scratch("sidecar-errors");
+    let (topic, consumed, group) = (unique("sc-err"), unique("sc-err-in"), unique("sc-err-g"));
+    let mut sidecar = Sidecar::start(
+        &dir,
+        &[
+            ("KAFKA_PRODUCES", &topic),
+            ("KAFKA_CONSUMES", &consumed),
+            ("KAFKA_GROUP_ID", &group),
+            ("KAFKA_SIDECAR_MAX_BODY_BYTES", "1024"),
+        ],
+    );
+    sidecar.ready().await;
+    let base = sidecar.url();
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: &str| {
+        client
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let records = format!("/v1/topics/{topic}/records");
+    let events = format!("/v1/topics/{topic}/events");
+    let poll = format!("/v1/consumers/{group}/poll");
+    let commit = format!("/v1/consumers/{group}/commit");
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            records.as_str(),
+            "{not json".into(),
+            400,
+            "malformed-request",
+        ),
+        (
+            records.as_str(),
+            r#"{"records":"x"}"#.into(),
+            400,
+            "malformed-request",
+        ),
+        (
+            records.as_str(),
+            r#"{"records":[{"key":1}]}"#.into(),
+            400,
+            "malformed-request",
+        ),
+        (
+            records.as_str(),
+            r#"{"records":[]}"#.into(),
+            400,
+            "malformed-request",
+        ),
+        (
+            records.as_str(),
+            r#"{"records":[{"value_base64":"!"}]}"#.into(),
+            400,
+            "malformed-request",
+        ),
+        (
+            records.as_str(),
+            format!(r#"{{"records":[{{"value":"{}"}}]}}"#, "x".repeat(2000)),
+            413,
+            "body-too-large",
+        ),
+        (
+            "/v1/topics/not-declared/records",
+            r#"{"records":[{"value":1}]}"#.into(),
+            404,
+            "undeclared-topic",
+        ),
+        (
+            "/v1/topics/not-declared/events",
+            "{}".into(),
+            404,
+            "undeclared-topic",
+        ),
+        (events.as_str(), "{}".into(), 400, "malformed-request"),
+        (
+            "/v1/consumers/other-group/poll",
+            "{}".into(),
+            404,
+            "unknown-group",
+        ),
+        (
+            "/v1/consumers/other-group/commit",
+            r#"{"offsets":[]}"#.into(),
+            404,
+            "unknown-group",
+        ),
+        (
+            poll.as_str(),
+            r#"{"max_records":0}"#.into(),
+            400,
+            "malformed-request",
+        ),
+        (
+            poll.as_str(),
+            r#"{"timeout_ms":"soon"}"#.into(),
+            400,
+            "malformed-request",
+        ),
+        (
+            commit.as_str(),
+            r#"{"offsets":[{"topic":"t","partition":0,"offset":-1}]}"#.into(),
+            400,
+            "malformed-request",
+        ),
+        ("/v2/nothing", "{}".into(), 404, "not-found"),
+    ];
+    for (path, body, status, kind) in &cases {
+        let response = post(path, body).await.expect("request");
+        expect_problem(response, *status, kind).await;
+    }
+    let wrong_method = client
+        .get(format!("{base}{records}"))
+        .send()
+        .await
+        .expect("get");
+    expect_problem(wrong_method, 405, "method-not-allowed").await;
+
+    // The same body is fine below the limit; the server is alive and ready throughout.
+    let ok = post(&records, r#"{"records":[{"key":"k","value":{"ok":true}}]}"#)
+        .await
+        .expect("produce");
+    assert_eq!(ok.status(), 200);
+    assert!(sidecar.running(), "log:\n{}", sidecar.log_text());
+    assert_eq!(http_get(&sidecar.admin, "/livez").expect("livez").0, 200);
+    assert!(!sidecar.log_text().contains("panicked"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_get_503_with_retry_after_until_the_cluster_is_reachable() {
+    let dir = scratch("sidecar-unready");
+    let topic = unique("sc-unready");
+    let nowhere = format!("127.0.0.1:{}", kafkadeps_tests::free_port());
+    let sidecar = Sidecar::start(
+        &dir,
+        &[
+            ("KAFKA_PRODUCES", &topic),
+            ("KAFKA_BOOTSTRAP_SERVERS", &nowhere),
+            ("KAFKA_ENSURE_TIMEOUT", "60s"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/topics/{topic}/records", sidecar.url());
+    let response = eventually(Duration::from_secs(10), "the data API listens", || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"records": [{"value": 1}]}))
+                .send()
+                .await
+                .ok()
+        }
+    })
+    .await;
+    assert_eq!(response.headers()["retry-after"], "1");
+    expect_problem(response, 503, "unavailable").await;
+    assert_eq!(http_get(&sidecar.admin, "/readyz").expect("readyz").0, 503);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloud_events_over_http_become_cloud_events_on_kafka_and_are_pushed_as_such() {
+    let dir = scratch("sidecar-ce");
+    let (topic, group) = (unique("sc-ce"), unique("sc-ce-g"));
+    let app = App::receive(&dir, &[]);
+    let sidecar = Sidecar::start(
+        &dir,
+        &[
+            ("KAFKA_PRODUCES", &topic),
+            ("KAFKA_CONSUMES", &topic),
+            ("KAFKA_GROUP_ID", &group),
+            ("KAFKA_SIDECAR_DELIVER_URL", &app.deliver_url()),
+        ],
+    );
+    sidecar.ready().await;
+    let client = reqwest::Client::new();
+    let events = format!("{}/v1/topics/{topic}/events", sidecar.url());
+    let binary = client
+        .post(&events)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "evt-1")
+        .header("ce-type", "com.example.order.created")
+        .header("ce-source", "/orders")
+        .header("content-type", "application/json")
+        .body(r#"{"order":1}"#)
+        .send()
+        .await
+        .expect("binary event");
+    assert_eq!(binary.status(), 200);
+    let structured = client
+        .post(format!("{events}?mode=structured"))
+        .header("content-type", "application/cloudevents+json")
+        .body(
+            r#"{"specversion":"1.0","id":"evt-2","type":"com.example.order.created","source":"/orders","datacontenttype":"application/json","data":{"order":2}}"#,
+        )
+        .send()
+        .await
+        .expect("structured event");
+    assert_eq!(structured.status(), 200);
+
+    let stored = read_all(&topic, 2, Duration::from_secs(60)).await;
+    let binary_on_kafka = stored
+        .iter()
+        .find(|r| r.headers.iter().any(|(k, v)| k == "ce_id" && v == b"evt-1"))
+        .expect("binary mode on Kafka: ce_ headers");
+    assert_eq!(binary_on_kafka.payload, r#"{"order":1}"#);
+    assert!(stored.iter().any(|r| {
+        r.headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.starts_with(b"application/cloudevents+json"))
+    }));
+
+    let path = app.journal.clone();
+    let pushed = eventually(Duration::from_secs(60), "both events pushed", || {
+        let path = path.clone();
+        async move {
+            let entries = journal(&path);
+            (entries.len() == 2).then_some(entries)
+        }
+    })
+    .await;
+    for e in &pushed {
+        let event = e.event.as_ref().expect("pushed as a CloudEvent");
+        assert_eq!(event["type"], "com.example.order.created");
+        assert_eq!(event["source"], "/orders");
+    }
+    let ids: BTreeSet<String> = pushed
+        .iter()
+        .filter_map(|e| e.event.as_ref()?["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from(["evt-1".to_owned(), "evt-2".to_owned()])
+    );
+}
+
+#[test]
+fn the_openapi_document_is_valid_and_served() {
+    let file = repo_root().join("sidecar/openapi.json");
+    let out = std::process::Command::new(python())
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .expect("openapi-spec-validator (scripts/test.sh installs tests/requirements.txt)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_documented_path_is_served_and_the_document_is_the_file() {
+    let dir = scratch("sidecar-openapi");
+    let topic = unique("sc-doc");
+    let sidecar = Sidecar::start(&dir, &[("KAFKA_PRODUCES", &topic)]);
+    let client = reqwest::Client::new();
+    let served = eventually(Duration::from_secs(10), "the data API listens", || {
+        let client = client.clone();
+        let url = format!("{}/openapi.json", sidecar.url());
+        async move { client.get(url).send().await.ok()?.text().await.ok() }
+    })
+    .await;
+    let file = std::fs::read_to_string(repo_root().join("sidecar/openapi.json")).expect("file");
+    assert_eq!(served, file);
+    let doc: serde_json::Value = serde_json::from_str(&file).expect("JSON");
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        let concrete = path.replace("{topic}", &topic).replace("{group}", "g");
+        for method in ops.as_object().expect("operations").keys() {
+            // Every documented operation exists: the opposite method is refused with 405, not 404.
+            let other = if method == "get" {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            };
+            let response = client
+                .request(other, format!("{}{concrete}", sidecar.url()))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        }
+    }
+}
