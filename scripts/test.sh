@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 ensure_debian_packages prometheus
 ensure_rust
 ensure_python_venv
+# helm (built from its Go module) and Strimzi's KafkaTopic schema (npm) for the chart tests.
+ensure_helm
+ensure_node_packages
 
 started_kafka=0
 cleanup() {

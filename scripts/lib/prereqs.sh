@@ -46,3 +46,36 @@ ensure_python_venv() {
   fi
   export KAFKADEPS_PYTHON="$venv/bin/python"
 }
+
+# The real helm CLI, built from its Go module (no replace directives, so `go install` works) and
+# cached outside the checkout. Exports KAFKADEPS_HELM for the chart tests.
+KAFKADEPS_HELM_VERSION="${KAFKADEPS_HELM_VERSION:-v3.22.0}"
+ensure_helm() {
+  local bin="$KAFKADEPS_CACHE/bin/helm-$KAFKADEPS_HELM_VERSION"
+  if [ ! -x "$bin" ]; then
+    command -v go >/dev/null 2>&1 || { echo "go not found: needed to build helm (https://go.dev/dl)" >&2; return 1; }
+    echo "building helm $KAFKADEPS_HELM_VERSION from its Go module (once)" >&2
+    mkdir -p "$KAFKADEPS_CACHE/bin"
+    local gobin
+    gobin=$(mktemp -d)
+    GOBIN="$gobin" CGO_ENABLED=0 go install "helm.sh/helm/v3/cmd/helm@$KAFKADEPS_HELM_VERSION"
+    mv "$gobin/helm" "$bin"
+    rmdir "$gobin"
+  fi
+  export KAFKADEPS_HELM="$bin"
+}
+
+# Node packages of the chart tests (tests/node: Strimzi's KafkaTopic schema as compiled
+# validators), installed once per package-lock into the cache. Exports KAFKADEPS_NODE_MODULES.
+ensure_node_packages() {
+  local lock="tests/node/package-lock.json" dir stamp
+  command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js" >&2; return 1; }
+  dir="$KAFKADEPS_CACHE/node-$(sha256sum "$lock" | cut -c1-16)"
+  if [ ! -d "$dir/node_modules" ]; then
+    echo "installing Node test packages into $dir" >&2
+    mkdir -p "$dir"
+    cp tests/node/package.json "$lock" "$dir/"
+    (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
+  fi
+  export KAFKADEPS_NODE_MODULES="$dir/node_modules"
+}

@@ -382,7 +382,8 @@ async fn lag_in_seconds_grows_while_paused_and_returns_to_zero() {
 
 #[test]
 fn every_dashboard_query_references_an_existing_metric() {
-    let path = kafkadeps_tests::repo_root().join("charts/dashboards/kafkadeps.json");
+    let path =
+        kafkadeps_tests::repo_root().join("charts/kafkadeps-injector/dashboards/kafkadeps.json");
     let dashboard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let exported: BTreeSet<&str> = kafkadeps::telemetry::METRIC_FAMILIES
