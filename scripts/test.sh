@@ -14,6 +14,8 @@ ensure_python_venv
 # helm (built from its Go module) and Strimzi's KafkaTopic schema (npm) for the chart tests.
 ensure_helm
 ensure_node_packages
+# A real kube-apiserver + etcd for the webhook tests, built from their Go modules once (cached).
+scripts/kube.sh build >/dev/null
 
 started_kafka=0
 cleanup() {

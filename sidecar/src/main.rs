@@ -1,11 +1,13 @@
 //! `kafkadeps-sidecar`: kafkadeps for services in any language.
 //!
-//! Subcommands: `serve` (the local HTTP API, `docs/sidecar.md`), `drain` (its preStop hook), `plan` (show what `ensure`
+//! Subcommands: `serve` (the local HTTP API, `docs/sidecar.md`), `drain` / `wait` (its lifecycle hooks),
+//! `inject` (the admission webhook, `docs/injection.md`), `plan` (show what `ensure`
 //! would do), `ensure` (make the cluster match the declarations; the init-container mode). Exit
 //! codes are documented in `docs/declarations.md`.
 
-mod drain;
 mod exit;
+mod hooks;
+mod inject;
 mod provision;
 mod serve;
 
@@ -35,6 +37,14 @@ enum Output {
 enum Command {
     /// Serve the local HTTP API: produce, push or pull consumption, `/metrics`, `/readyz`.
     Serve,
+    /// The postStart hook of a non-native sidecar: wait until the local `serve` is ready.
+    Wait {
+        /// How long to wait.
+        #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// The mutating admission webhook that injects the sidecar into annotated pods.
+    Inject(inject::InjectArgs),
     /// The preStop hook: ask the local `serve` to drain, wait until it has.
     Drain {
         /// How long to wait for the drain.
@@ -63,8 +73,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `serve` logs JSON lines on stdout like the SDK; the one-shot commands log to stderr.
-    if !matches!(cli.command, Command::Serve) {
+    // The servers log JSON lines on stdout like the SDK; the one-shot commands log to stderr.
+    if !matches!(cli.command, Command::Serve | Command::Inject(_)) {
         init_stderr_logs();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -81,7 +91,9 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Serve => serve::run().await,
-            Command::Drain { timeout } => drain::run(timeout).await,
+            Command::Drain { timeout } => hooks::drain(timeout).await,
+            Command::Wait { timeout } => hooks::wait(timeout).await,
+            Command::Inject(args) => inject::run(args).await,
             Command::Plan { output, timeout } => provision::plan(output, timeout).await,
             Command::Ensure { timeout, output } => provision::ensure(output, timeout).await,
         }

@@ -15,6 +15,7 @@ mod handler;
 mod options;
 mod poll_loop;
 pub(crate) mod shutdown;
+pub use shutdown::terminated;
 mod tracker;
 mod worker;
 

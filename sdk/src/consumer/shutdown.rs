@@ -42,6 +42,12 @@ async fn os_signal(enabled: bool) {
     if !enabled {
         return std::future::pending().await;
     }
+    terminated().await;
+}
+
+/// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C elsewhere): the stop request of
+/// an orchestrator. For servers that drive their own graceful shutdown.
+pub async fn terminated() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

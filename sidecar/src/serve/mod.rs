@@ -148,18 +148,8 @@ async fn consume(kafka: &Kafka, state: &Arc<AppState>) -> Result<(), ConsumeErro
 
 /// SIGTERM and SIGINT start the graceful drain.
 async fn on_signals(state: Arc<AppState>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("Cannot install signal handlers; use POST /v1/shutdown to stop.");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => state.request_shutdown("SIGTERM"),
-        _ = int.recv() => state.request_shutdown("SIGINT"),
-    }
+    kafkadeps::consumer::terminated().await;
+    state.request_shutdown("SIGTERM or SIGINT");
 }
 
 /// An error with its causes, on one line.

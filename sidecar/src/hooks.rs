@@ -1,5 +1,8 @@
-//! `kafkadeps-sidecar drain`: the `preStop` hook. Asks the local `serve` to drain
-//! (`POST /v1/shutdown`) and waits until its data API has closed.
+//! Container lifecycle hooks around `serve`:
+//! * `kafkadeps-sidecar drain` (`preStop`): asks the local `serve` to drain (`POST /v1/shutdown`)
+//!   and waits until its data API has closed.
+//! * `kafkadeps-sidecar wait` (`postStart`, when the sidecar is not a native sidecar): waits until
+//!   `/readyz` of the local admin server answers 200, so the kubelet starts the app only then.
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +17,8 @@ fn data_api() -> String {
         .replace("0.0.0.0", "127.0.0.1")
 }
 
-/// Runs the hook; returns the exit code.
-pub(crate) async fn run(timeout: Duration) -> u8 {
+/// Runs `drain`; returns the exit code.
+pub(crate) async fn drain(timeout: Duration) -> u8 {
     let address = data_api();
     let client = match reqwest::Client::builder().no_proxy().build() {
         Ok(c) => c,
@@ -53,5 +56,37 @@ pub(crate) async fn run(timeout: Duration) -> u8 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("error: the sidecar at {address} was still draining after {timeout:?}");
+    exit::UNAVAILABLE
+}
+
+/// Where the admin server listens, from `KAFKA_METRICS_LISTEN` (the same default).
+fn admin_server() -> String {
+    std::env::var("KAFKA_METRICS_LISTEN")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "127.0.0.1:9464".to_owned())
+        .replace("0.0.0.0", "127.0.0.1")
+}
+
+/// Runs `wait`; returns the exit code (0 once ready, 69 after the timeout).
+pub(crate) async fn wait(timeout: Duration) -> u8 {
+    let address = admin_server();
+    let Ok(client) = reqwest::Client::builder().no_proxy().build() else {
+        return exit::SOFTWARE;
+    };
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let ready = client
+            .get(format!("http://{address}/readyz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return exit::OK;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("error: the sidecar at {address} was not ready after {timeout:?}");
     exit::UNAVAILABLE
 }
