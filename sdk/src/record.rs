@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use rdkafka::Message;
-use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::Timestamp;
+use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers, OwnedHeaders, OwnedMessage};
 use serde::de::DeserializeOwned;
 
 use crate::codec::{Codec, CodecError};
@@ -11,13 +12,64 @@ use crate::codec::{Codec, CodecError};
 /// A consumed record, owned and cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Record {
-    inner: Arc<OwnedMessage>,
+    inner: Arc<RecordData>,
+}
+
+/// A record's contents, copied out of librdkafka's buffer once: key and payload share one
+/// allocation and the topic name is shared by every record of the partition.
+#[derive(Debug)]
+struct RecordData {
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    timestamp: Timestamp,
+    /// The key's bytes followed by the payload's.
+    bytes: Vec<u8>,
+    /// Length of the key within `bytes`; `None` without a key.
+    key_len: Option<usize>,
+    /// Whether there is a payload (`false` for a tombstone).
+    has_payload: bool,
+    headers: Option<OwnedHeaders>,
 }
 
 impl Record {
-    pub(crate) fn new(message: OwnedMessage) -> Self {
+    /// Copies a fetched message; `topic` is the shared name of its topic.
+    pub(crate) fn from_message(message: &BorrowedMessage<'_>, topic: Arc<str>) -> Self {
+        Self::build(
+            topic,
+            (message.partition(), message.offset(), message.timestamp()),
+            message.key(),
+            message.payload(),
+            message.headers().map(BorrowedHeaders::detach),
+        )
+    }
+
+    fn build(
+        topic: Arc<str>,
+        (partition, offset, timestamp): (i32, i64, Timestamp),
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: Option<OwnedHeaders>,
+    ) -> Self {
+        let mut bytes =
+            Vec::with_capacity(key.map_or(0, <[u8]>::len) + payload.map_or(0, <[u8]>::len));
+        if let Some(k) = key {
+            bytes.extend_from_slice(k);
+        }
+        if let Some(p) = payload {
+            bytes.extend_from_slice(p);
+        }
         Self {
-            inner: Arc::new(message),
+            inner: Arc::new(RecordData {
+                topic,
+                partition,
+                offset,
+                timestamp,
+                bytes,
+                key_len: key.map(<[u8]>::len),
+                has_payload: payload.is_some(),
+                headers,
+            }),
         }
     }
 
@@ -30,39 +82,60 @@ impl Record {
         payload: Option<&[u8]>,
         headers: &[(&str, &[u8])],
     ) -> Self {
-        let mut h = rdkafka::message::OwnedHeaders::new_with_capacity(headers.len());
+        let mut h = OwnedHeaders::new_with_capacity(headers.len());
         for (k, v) in headers {
             h = h.insert(rdkafka::message::Header {
                 key: k,
                 value: Some(*v),
             });
         }
-        Self::new(OwnedMessage::new(
-            payload.map(<[u8]>::to_vec),
-            key.map(<[u8]>::to_vec),
-            topic.to_owned(),
-            rdkafka::Timestamp::now(),
-            partition,
-            offset,
-            Some(h),
-        ))
+        Self::build(
+            Arc::from(topic),
+            (partition, offset, Timestamp::now()),
+            key,
+            payload,
+            (!headers.is_empty()).then_some(h),
+        )
+    }
+
+    /// The shared topic name (for maps keyed by partition).
+    pub(crate) fn topic_arc(&self) -> &Arc<str> {
+        &self.inner.topic
+    }
+
+    /// The timestamp with its type.
+    pub(crate) fn timestamp(&self) -> Timestamp {
+        self.inner.timestamp
+    }
+
+    /// An rdkafka message with the same contents (for bindings that read rdkafka messages).
+    pub(crate) fn to_message(&self) -> OwnedMessage {
+        OwnedMessage::new(
+            self.payload().map(<[u8]>::to_vec),
+            self.key().map(<[u8]>::to_vec),
+            self.topic().to_owned(),
+            self.inner.timestamp,
+            self.inner.partition,
+            self.inner.offset,
+            self.inner.headers.clone(),
+        )
     }
 
     /// Topic the record was read from.
     pub fn topic(&self) -> &str {
-        self.inner.topic()
+        &self.inner.topic
     }
     /// Partition.
     pub fn partition(&self) -> i32 {
-        self.inner.partition()
+        self.inner.partition
     }
     /// Offset within the partition.
     pub fn offset(&self) -> i64 {
-        self.inner.offset()
+        self.inner.offset
     }
     /// Key bytes, if any.
     pub fn key(&self) -> Option<&[u8]> {
-        self.inner.key()
+        self.inner.key_len.map(|n| &self.inner.bytes[..n])
     }
     /// Key as UTF-8 text, if it is.
     pub fn key_str(&self) -> Option<&str> {
@@ -70,16 +143,18 @@ impl Record {
     }
     /// Payload bytes, if any (`None` for a tombstone).
     pub fn payload(&self) -> Option<&[u8]> {
-        self.inner.payload()
+        let start = self.inner.key_len.unwrap_or(0);
+        self.inner.has_payload.then(|| &self.inner.bytes[start..])
     }
     /// Milliseconds since the epoch, when the record has a timestamp.
     pub fn timestamp_millis(&self) -> Option<i64> {
-        self.inner.timestamp().to_millis()
+        self.inner.timestamp.to_millis()
     }
     /// The value of the first header called `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.inner
-            .headers()?
+            .headers
+            .as_ref()?
             .iter()
             .find(|h| h.key == name)
             .and_then(|h| h.value)
@@ -87,7 +162,8 @@ impl Record {
     /// All headers in order, as `(name, value)`.
     pub fn headers(&self) -> Vec<(&str, Option<&[u8]>)> {
         self.inner
-            .headers()
+            .headers
+            .as_ref()
             .map(|hs| hs.iter().map(|h| (h.key, h.value)).collect())
             .unwrap_or_default()
     }
@@ -116,9 +192,30 @@ impl Record {
     pub fn is_cloud_event(&self) -> bool {
         crate::codec::cloudevents::is_cloud_event(self)
     }
+}
 
-    pub(crate) fn message(&self) -> &OwnedMessage {
-        &self.inner
+/// Shares topic names among the records a consumer fetches (one allocation per topic, not per
+/// record).
+#[derive(Debug, Default)]
+pub(crate) struct TopicNames {
+    names: std::collections::HashMap<String, Arc<str>>,
+}
+
+impl TopicNames {
+    /// The shared name of `topic`.
+    pub(crate) fn get(&mut self, topic: &str) -> Arc<str> {
+        if let Some(name) = self.names.get(topic) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = Arc::from(topic);
+        self.names.insert(topic.to_owned(), Arc::clone(&name));
+        name
+    }
+
+    /// Copies a fetched message into a [`Record`].
+    pub(crate) fn record(&mut self, message: &BorrowedMessage<'_>) -> Record {
+        let topic = self.get(message.topic());
+        Record::from_message(message, topic)
     }
 }
 

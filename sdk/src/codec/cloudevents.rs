@@ -171,7 +171,7 @@ pub fn is_cloud_event(record: &Record) -> bool {
 /// without a `partitionkey` extension gets its key as that extension.
 pub fn from_record(record: &Record) -> Result<Event, CodecError> {
     let mut event = record
-        .message()
+        .to_message()
         .to_event()
         .map_err(|e| CodecError::Decode {
             format: "CloudEvents",

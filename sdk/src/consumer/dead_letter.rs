@@ -2,7 +2,6 @@
 //! `DeadLetterPublishingRecoverer` writes, encoded the way it encodes them (partition as a 4-byte
 //! and offset/timestamp as 8-byte big-endian integers), so existing tooling reads them.
 
-use rdkafka::Message;
 use rdkafka::message::Timestamp;
 
 use super::handler::HandlerError;
@@ -50,7 +49,7 @@ pub(crate) fn dead_letter(record: &Record, group: &str, error: &HandlerError) ->
             out = out.header(name, value.unwrap_or_default());
         }
     }
-    let (timestamp, kind) = match record.message().timestamp() {
+    let (timestamp, kind) = match record.timestamp() {
         Timestamp::CreateTime(t) => (t, "CREATE_TIME"),
         Timestamp::LogAppendTime(t) => (t, "LOG_APPEND_TIME"),
         Timestamp::NotAvailable => (-1, "NO_TIMESTAMP_TYPE"),

@@ -44,7 +44,8 @@ pub struct ConsumerOptions {
     pub shutdown_grace: Duration,
     /// How long a revoke waits for the revoked partitions' handlers.
     pub revoke_timeout: Duration,
-    /// Records buffered per lane; as many again may wait per partition before it is paused.
+    /// Records buffered per lane (approximately: records are handed over in batches); up to 8
+    /// times as many more wait per partition before it is paused.
     pub queue_per_lane: usize,
     /// How often lag is sampled (log end and committed offsets of the assignment).
     pub lag_interval: Duration,
@@ -73,6 +74,11 @@ impl ConsumerOptions {
             Ordering::Partition | Ordering::Pipelined { .. } => 1,
             Ordering::Key { lanes } => lanes.max(1),
         }
+    }
+
+    /// Capacity of a lane's queue in batches (a poll batch holds up to 256 records).
+    pub(crate) fn batches_per_lane(&self) -> usize {
+        (self.queue_per_lane / 128).max(2)
     }
 
     /// Handlers started before earlier ones finished, per partition (1 unless pipelined).

@@ -16,7 +16,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::ConsumeError;
 use super::tracker::PartitionTracker;
 use super::worker::{Ack, Processing, Tp, WorkerHandle};
-use crate::record::Record;
+use crate::record::{Record, TopicNames};
 use crate::telemetry::lag::EndSamples;
 use crate::telemetry::{
     ClientRole, CommitLabels, CommitOutcome, ComponentState, Health, Metrics, PartitionLabels,
@@ -173,9 +173,11 @@ impl LoopState {
 
     fn on_ack(&mut self, ack: Ack) {
         match ack {
-            Ack::Finished(tp, offset) => {
+            Ack::Finished(tp, offsets) => {
                 if let Some(t) = self.trackers.get_mut(&tp) {
-                    t.finished(offset);
+                    for offset in offsets {
+                        t.finished(offset);
+                    }
                 }
             }
             Ack::LaneDone(tp) => {
@@ -203,16 +205,42 @@ impl LoopState {
         }
     }
 
-    /// Hands a fetched record to its partition's worker. When the worker's lane is full the
-    /// record waits in the partition's overflow (in order); only a long overflow pauses the
-    /// partition (pausing drops librdkafka's prefetched records, so it is kept for real
-    /// backpressure, not momentary bursts).
-    fn dispatch<C: ConsumerContext>(&mut self, record: Record, consumer: &BaseConsumer<C>) {
-        let tp: Tp = (Arc::from(record.topic()), record.partition());
-        self.trackers
-            .entry(tp.clone())
-            .or_default()
-            .dispatched(record.offset());
+    /// Hands a poll batch to the partitions' workers: consecutive records of a partition go
+    /// to their lanes as one batch each. When a lane is full, its records wait in the
+    /// partition's overflow (in order, with every later record of the partition); only a long
+    /// overflow pauses the partition (pausing drops librdkafka's prefetched records, so it is
+    /// kept for real backpressure, not momentary bursts).
+    fn dispatch<C: ConsumerContext>(&mut self, batch: Vec<Record>, consumer: &BaseConsumer<C>) {
+        let mut run: Vec<Record> = Vec::new();
+        let mut tp: Option<Tp> = None;
+        for record in batch {
+            let same = tp
+                .as_ref()
+                .is_some_and(|(t, p)| &**t == record.topic() && *p == record.partition());
+            if !same {
+                if let Some(tp) = tp.take() {
+                    self.dispatch_run(tp, std::mem::take(&mut run), consumer);
+                }
+                tp = Some((Arc::clone(record.topic_arc()), record.partition()));
+            }
+            run.push(record);
+        }
+        if let Some(tp) = tp {
+            self.dispatch_run(tp, run, consumer);
+        }
+    }
+
+    /// Dispatches consecutive records of one partition.
+    fn dispatch_run<C: ConsumerContext>(
+        &mut self,
+        tp: Tp,
+        run: Vec<Record>,
+        consumer: &BaseConsumer<C>,
+    ) {
+        let tracker = self.trackers.entry(tp.clone()).or_default();
+        for r in &run {
+            tracker.dispatched(r.offset());
+        }
         let worker = self.workers.entry(tp.clone()).or_insert_with(|| {
             WorkerHandle::spawn(
                 &self.runtime,
@@ -221,24 +249,18 @@ impl LoopState {
                 self.acks_tx.clone(),
             )
         });
-        let record = match self.overflow.get_mut(&tp) {
+        let refused = match self.overflow.get_mut(&tp) {
             Some(parked) => {
-                parked.push_back(record);
-                None
+                parked.extend(run);
+                Vec::new()
             }
-            None => {
-                let lane = worker.lane_of(&record);
-                match worker.lanes[lane].try_send(record) {
-                    Ok(()) => None,
-                    Err(TrySendError::Full(record) | TrySendError::Closed(record)) => Some(record),
-                }
-            }
+            None => send_to_lanes(worker, run),
         };
-        if let Some(record) = record {
-            self.overflow
-                .entry(tp.clone())
-                .or_default()
-                .push_back(record);
+        if !refused.is_empty() {
+            let parked = self.overflow.entry(tp.clone()).or_default();
+            for record in refused.into_iter().rev() {
+                parked.push_front(record);
+            }
         }
         let max_parked = self.processing.options.queue_per_lane * PARK_FACTOR;
         if self
@@ -260,15 +282,17 @@ impl LoopState {
             let Some(worker) = self.workers.get(tp) else {
                 continue;
             };
-            while let Some(record) = parked.pop_front() {
-                let lane = worker.lane_of(&record);
-                match worker.lanes[lane].try_send(record) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(record) | TrySendError::Closed(record)) => {
-                        parked.push_front(record);
-                        break;
-                    }
+            while !parked.is_empty() {
+                let take = parked.len().min(DISPATCH_BATCH);
+                let chunk: Vec<Record> = parked.drain(..take).collect();
+                let refused = send_to_lanes(worker, chunk);
+                if refused.is_empty() {
+                    continue;
                 }
+                for record in refused.into_iter().rev() {
+                    parked.push_front(record);
+                }
+                break;
             }
         }
         self.overflow.retain(|_, parked| !parked.is_empty());
@@ -421,6 +445,35 @@ impl LoopState {
     }
 }
 
+/// Sends records of one partition (in offset order) to their lanes, one batch per lane; returns
+/// the records of lanes that had no room, in offset order (they must wait, with everything after
+/// them, to keep each lane's order).
+fn send_to_lanes(worker: &WorkerHandle, records: Vec<Record>) -> Vec<Record> {
+    if worker.lanes.len() == 1 {
+        return match worker.lanes[0].try_send(records) {
+            Ok(()) => Vec::new(),
+            Err(TrySendError::Full(r) | TrySendError::Closed(r)) => r,
+        };
+    }
+    let mut per_lane: Vec<Vec<Record>> = vec![Vec::new(); worker.lanes.len()];
+    for record in records {
+        per_lane[worker.lane_of(&record)].push(record);
+    }
+    let mut refused = Vec::new();
+    for (lane, batch) in per_lane.into_iter().enumerate() {
+        if batch.is_empty() {
+            continue;
+        }
+        if let Err(TrySendError::Full(r) | TrySendError::Closed(r)) =
+            worker.lanes[lane].try_send(batch)
+        {
+            refused.extend(r);
+        }
+    }
+    refused.sort_by_key(Record::offset);
+    refused
+}
+
 /// Whether a failed commit may succeed when tried again (the group coordinator moved or is busy).
 fn retriable_commit_error(e: &KafkaError) -> bool {
     matches!(
@@ -477,6 +530,7 @@ pub(crate) fn run(
         )
     };
     let heartbeat = health().heartbeat(&ctx.component);
+    let mut names = TopicNames::default();
     let mut last_commit = Instant::now();
     let mut failure = None;
     while !shutdown.load(AtomicOrdering::SeqCst) {
@@ -522,13 +576,13 @@ pub(crate) fn run(
                         .any(|(t, p)| &**t == r.topic() && *p == r.partition())
                 });
                 if let Some(Ok(message)) = polled {
-                    batch.push(Record::new(message.detach()));
+                    batch.push(names.record(&message));
                 }
                 break;
             }
             match polled {
                 None => break,
-                Some(Ok(message)) => batch.push(Record::new(message.detach())),
+                Some(Ok(message)) => batch.push(names.record(&message)),
                 Some(Err(e)) if fatal(consumer, &e) => {
                     tracing::error!(error = %e, "Fatal consumer error; shutting down.");
                     health().set(
@@ -544,9 +598,7 @@ pub(crate) fn run(
         }
         if !batch.is_empty() {
             if let Some(state) = lock(&ctx.state).as_mut() {
-                for record in batch {
-                    state.dispatch(record, consumer);
-                }
+                state.dispatch(batch, consumer);
             }
         }
         if failure.is_some() {

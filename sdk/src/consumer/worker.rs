@@ -25,11 +25,20 @@ use crate::telemetry::{Metrics, RecordLabels, RecordOutcome, metrics};
 /// A topic-partition.
 pub(crate) type Tp = (Arc<str>, i32);
 
+/// Records handed to a lane at once: one hand-off (and at most one wake-up) per poll batch.
+pub(crate) type Batch = Vec<Record>;
+
+/// Finished offsets a lane collects before telling the poll loop.
+const ACK_BATCH: usize = 64;
+/// Handler time after which a lane reports what it finished, however few records.
+const ACK_DELAY: Duration = Duration::from_millis(20);
+
 /// What workers tell the poll loop.
 #[derive(Debug)]
 pub(crate) enum Ack {
-    /// The record at `offset` is finished (processed or dead-lettered): it may be committed.
-    Finished(Tp, i64),
+    /// The records at these offsets are finished (processed or dead-lettered): they may be
+    /// committed.
+    Finished(Tp, Vec<i64>),
     /// A lane of the partition's worker stopped.
     LaneDone(Tp),
 }
@@ -50,7 +59,7 @@ pub(crate) struct Processing {
 
 /// The poll loop's handle on one partition's worker.
 pub(crate) struct WorkerHandle {
-    pub(crate) lanes: Vec<mpsc::Sender<Record>>,
+    pub(crate) lanes: Vec<mpsc::Sender<Batch>>,
     pub(crate) stop: Arc<AtomicBool>,
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -68,7 +77,7 @@ impl WorkerHandle {
         let mut senders = Vec::with_capacity(lanes);
         let mut tasks = Vec::with_capacity(lanes);
         for _ in 0..lanes {
-            let (tx, rx) = mpsc::channel(processing.options.queue_per_lane);
+            let (tx, rx) = mpsc::channel(processing.options.batches_per_lane());
             senders.push(tx);
             tasks.push(runtime.spawn(lane(
                 tp.clone(),
@@ -109,7 +118,7 @@ impl WorkerHandle {
 
 async fn lane(
     tp: Tp,
-    mut rx: mpsc::Receiver<Record>,
+    mut rx: mpsc::Receiver<Batch>,
     p: Arc<Processing>,
     stop: Arc<AtomicBool>,
     acks: std_mpsc::Sender<Ack>,
@@ -121,19 +130,60 @@ async fn lane(
     if p.options.window() > 1 {
         pipelined(&lane, &tp, rx, &stop, &acks).await;
     } else {
-        while let Some(record) = rx.recv().await {
-            if stop.load(AtomicOrdering::SeqCst) {
-                break;
+        let mut finished = Finished::new(&tp, &acks);
+        'batches: while let Some(batch) = rx.recv().await {
+            for record in batch {
+                if stop.load(AtomicOrdering::SeqCst) {
+                    break 'batches;
+                }
+                let offset = record.offset();
+                match process(&lane, &stop, record, None).await {
+                    Some(took) => finished.push(offset, took),
+                    None => break 'batches,
+                }
             }
-            let offset = record.offset();
-            if process(&lane, &stop, record, None).await {
-                let _ = acks.send(Ack::Finished(tp.clone(), offset));
-            } else {
-                break;
-            }
+            // The queue may stay empty for a while: report what is done now.
+            finished.flush();
         }
+        finished.flush();
     }
     let _ = acks.send(Ack::LaneDone(tp));
+}
+
+/// Offsets a lane finished and has not reported yet: reported in groups (fewer messages to
+/// the poll loop), but never held back longer than [`ACK_DELAY`] of handler time.
+struct Finished<'a> {
+    tp: &'a Tp,
+    acks: &'a std_mpsc::Sender<Ack>,
+    offsets: Vec<i64>,
+    took: Duration,
+}
+
+impl<'a> Finished<'a> {
+    fn new(tp: &'a Tp, acks: &'a std_mpsc::Sender<Ack>) -> Self {
+        Self {
+            tp,
+            acks,
+            offsets: Vec::new(),
+            took: Duration::ZERO,
+        }
+    }
+
+    fn push(&mut self, offset: i64, took: Duration) {
+        self.offsets.push(offset);
+        self.took += took;
+        if self.offsets.len() >= ACK_BATCH || self.took >= ACK_DELAY {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.offsets.is_empty() {
+            let offsets = std::mem::take(&mut self.offsets);
+            let _ = self.acks.send(Ack::Finished(self.tp.clone(), offsets));
+        }
+        self.took = Duration::ZERO;
+    }
 }
 
 /// [`Ordering::Pipelined`](super::Ordering::Pipelined): starts each handler in offset order
@@ -142,34 +192,39 @@ async fn lane(
 async fn pipelined(
     lane: &Lane<'_>,
     tp: &Tp,
-    mut rx: mpsc::Receiver<Record>,
+    mut rx: mpsc::Receiver<Batch>,
     stop: &AtomicBool,
     acks: &std_mpsc::Sender<Ack>,
 ) {
     use futures::StreamExt;
     let window = lane.options.window();
     let mut running = futures::stream::FuturesUnordered::new();
+    let mut received: std::collections::VecDeque<Record> = std::collections::VecDeque::new();
     let mut open = true;
-    while open || !running.is_empty() {
+    while open || !running.is_empty() || !received.is_empty() {
+        // Start handlers, in offset order, while the window has room.
+        while running.len() < window {
+            let Some(record) = received.pop_front() else {
+                break;
+            };
+            let offset = record.offset();
+            let started = (lane.handler)(record.clone());
+            running
+                .push(process(lane, stop, record, Some(started)).map(move |done| (offset, done)));
+        }
         if stopping(lane, stop) {
             // Dropping `running` cancels the unfinished handlers; their records stay
             // uncommitted and are redelivered.
             break;
         }
         tokio::select! {
-            Some((offset, finished)) = running.next(), if !running.is_empty() => {
-                if finished {
-                    let _ = acks.send(Ack::Finished(tp.clone(), offset));
+            Some((offset, done)) = running.next(), if !running.is_empty() => {
+                if done.is_some() {
+                    let _ = acks.send(Ack::Finished(tp.clone(), vec![offset]));
                 }
             }
-            next = rx.recv(), if open && running.len() < window => match next {
-                Some(record) => {
-                    let offset = record.offset();
-                    let started = (lane.handler)(record.clone());
-                    running.push(
-                        process(lane, stop, record, Some(started)).map(move |done| (offset, done)),
-                    );
-                }
+            next = rx.recv(), if open && received.is_empty() => match next {
+                Some(batch) => received.extend(batch),
                 None => open = false,
             },
             () = tokio::time::sleep(STOP_CHECK) => {}
@@ -228,14 +283,14 @@ impl std::ops::Deref for Lane<'_> {
     }
 }
 
-/// Handles one record to the end. `false` when it was abandoned because the worker stopped
-/// (the record stays uncommitted and is redelivered).
+/// Handles one record to the end; returns the handler time, or `None` when it was abandoned
+/// because the worker stopped (the record stays uncommitted and is redelivered).
 async fn process(
     p: &Lane<'_>,
     stop: &AtomicBool,
     record: Record,
     first: Option<BoxFuture>,
-) -> bool {
+) -> Option<Duration> {
     let span = tracing::info_span!(
         "process",
         otel.name = %format_args!("process {}", record.topic()),
@@ -260,7 +315,7 @@ async fn process_in_span(
     stop: &AtomicBool,
     record: Record,
     mut first: Option<BoxFuture>,
-) -> bool {
+) -> Option<Duration> {
     let m = &p.metrics;
     let count = |outcome: RecordOutcome| match outcome {
         RecordOutcome::ok => m.ok.inc(),
@@ -268,11 +323,14 @@ async fn process_in_span(
         RecordOutcome::dead_lettered => m.dead_lettered.inc(),
     };
     let mut attempt: u32 = 1;
+    let mut took = Duration::ZERO;
     loop {
         let started = Instant::now();
         let attempt_future = first.take().unwrap_or_else(|| (p.handler)(record.clone()));
         let outcome = AssertUnwindSafe(attempt_future).catch_unwind().await;
-        m.duration.observe(started.elapsed().as_secs_f64());
+        let elapsed = started.elapsed();
+        took += elapsed;
+        m.duration.observe(elapsed.as_secs_f64());
         let error = match outcome {
             Ok(Ok(())) => {
                 tracing::debug!(
@@ -283,7 +341,7 @@ async fn process_in_span(
                     "Processed record."
                 );
                 count(RecordOutcome::ok);
-                return true;
+                return Some(took);
             }
             Ok(Err(e)) => e,
             Err(_) => HandlerError::permanent("the handler panicked"),
@@ -297,8 +355,9 @@ async fn process_in_span(
             );
             count(RecordOutcome::retried);
             if !sleep_unless_stopped(p, stop, delay).await {
-                return false;
+                return None;
             }
+            took += delay;
             attempt += 1;
             continue;
         }
@@ -306,11 +365,11 @@ async fn process_in_span(
             topic = record.topic(), partition = record.partition(), offset = record.offset(),
             attempt, kind = error.kind_name(), error = %error.chain(), "Sending record to the dead-letter topic."
         );
-        let sent = send_to_dlq(p, stop, &record, &error).await;
-        if sent {
-            count(RecordOutcome::dead_lettered);
+        if !send_to_dlq(p, stop, &record, &error).await {
+            return None;
         }
-        return sent;
+        count(RecordOutcome::dead_lettered);
+        return Some(took);
     }
 }
 

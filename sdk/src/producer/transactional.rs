@@ -20,7 +20,7 @@ use crate::connection::{Role, client_config};
 use crate::consumer::dead_letter::dead_letter;
 use crate::consumer::shutdown::Shutdown;
 use crate::consumer::{ConsumeError, ConsumerOptions, DURABLE_CONSUMER, FailureKind, HandlerError};
-use crate::record::{OutgoingRecord, Record};
+use crate::record::{OutgoingRecord, Record, TopicNames};
 
 /// What a transform returns for one input: the records to write.
 pub type Transform = Vec<OutgoingRecord>;
@@ -213,6 +213,7 @@ impl Job {
 
     fn poll_batch(&self) -> Result<Vec<Record>, ConsumeError> {
         let mut batch = Vec::new();
+        let mut names = TopicNames::default();
         let deadline = Instant::now() + Duration::from_millis(100);
         while batch.len() < self.max_batch {
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -222,7 +223,7 @@ impl Job {
                 Duration::ZERO
             }) {
                 None => break,
-                Some(Ok(m)) => batch.push(Record::new(m.detach())),
+                Some(Ok(m)) => batch.push(names.record(&m)),
                 Some(Err(e)) if self.consumer.client().fatal_error().is_some() => {
                     return Err(ConsumeError::Fatal(e));
                 }
