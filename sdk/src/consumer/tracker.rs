@@ -2,12 +2,16 @@
 //! or one past the highest finished when nothing is pending. Records finish out of order in
 //! per-key mode; the commit never passes an unfinished one.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 
 /// Offsets of one partition in flight.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct PartitionTracker {
-    pending: BTreeSet<i64>,
+    /// Offsets dispatched (in fetch order, so increasing) and not yet all finished before them:
+    /// `(offset, finished)`. The front is always unfinished.
+    window: VecDeque<(i64, bool)>,
+    /// Dispatched and not finished.
+    pending: usize,
     /// One past the highest offset dispatched.
     next: Option<i64>,
     /// The last offset committed (the "next record to read" meaning).
@@ -17,20 +21,35 @@ pub(crate) struct PartitionTracker {
 impl PartitionTracker {
     /// A record at `offset` was handed to a handler.
     pub(crate) fn dispatched(&mut self, offset: i64) {
-        self.pending.insert(offset);
+        self.window.push_back((offset, false));
+        self.pending += 1;
         self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
     }
 
     /// The handler of `offset` finished (processed or dead-lettered).
     pub(crate) fn finished(&mut self, offset: i64) {
-        self.pending.remove(&offset);
+        let found = match self.window.binary_search_by_key(&offset, |(o, _)| *o) {
+            Ok(i) if !self.window[i].1 => Some(i),
+            // Offsets out of order (never expected): look it up one by one.
+            _ => self
+                .window
+                .iter()
+                .position(|&(o, done)| o == offset && !done),
+        };
+        if let Some(i) = found {
+            self.window[i].1 = true;
+            self.pending -= 1;
+        }
+        while self.window.front().is_some_and(|(_, done)| *done) {
+            self.window.pop_front();
+        }
     }
 
     /// The offset to commit now (Kafka's meaning: the next record to read), if it moved past
     /// the last commit.
     pub(crate) fn committable(&self) -> Option<i64> {
-        let candidate = match self.pending.first() {
-            Some(&lowest) => lowest,
+        let candidate = match self.window.front() {
+            Some(&(lowest, _)) => lowest,
             None => self.next?,
         };
         (self.committed.is_none_or(|c| candidate > c)).then_some(candidate)
@@ -43,7 +62,7 @@ impl PartitionTracker {
 
     /// Records dispatched and not finished.
     pub(crate) fn in_flight(&self) -> usize {
-        self.pending.len()
+        self.pending
     }
 }
 
@@ -85,5 +104,30 @@ mod tests {
             None,
             "1 is pending; 1 was already committed"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_commit_is_always_the_lowest_unfinished(
+            start in 0i64..1_000,
+            order in proptest::collection::vec(0usize..1_000, 1..200),
+        ) {
+            let n = order.len();
+            let mut t = PartitionTracker::default();
+            for o in start..start + n as i64 {
+                t.dispatched(o);
+            }
+            // Finish in a shuffled order derived from `order`.
+            let mut left: Vec<i64> = (start..start + n as i64).collect();
+            let mut finished = std::collections::BTreeSet::new();
+            for pick in order {
+                let o = left.remove(pick % left.len());
+                t.finished(o);
+                finished.insert(o);
+                let lowest = (start..start + n as i64).find(|x| !finished.contains(x));
+                proptest::prop_assert_eq!(t.committable(), Some(lowest.unwrap_or(start + n as i64)));
+                proptest::prop_assert_eq!(t.in_flight(), n - finished.len());
+            }
+        }
     }
 }
