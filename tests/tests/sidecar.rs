@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use kafkadeps::consumer::dlq_headers;
 use kafkadeps_tests::sidecar::{
-    App, Sidecar, assert_partition_order, journal, metric_sum, processed_keys, run_app, scratch,
+    App, Received, Sidecar, assert_partition_order, journal, metric_sum, processed_keys, run_app,
+    scratch,
 };
 use kafkadeps_tests::{
     committed_offsets, eventually, http_get, python, read_all, repo_root, unique,
@@ -33,14 +34,27 @@ async fn all_committed(group: &str, topic: &str, partitions: i32, total: i64) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn push_delivers_ten_thousand_records_once_each_in_partition_order() {
-    let dir = scratch("sidecar-push");
+/// A push pipeline: the Python app receiving (with `app_env`), a sidecar producing and
+/// consuming a new topic of `partitions` in a new group and pushing to the app, and `count`
+/// records produced by the app through the sidecar.
+struct Push {
+    app: App,
+    sidecar: Sidecar,
+    topic: String,
+    group: String,
+}
+
+async fn push_pipeline(
+    dir: &std::path::Path,
+    partitions: u32,
+    app_env: &[(&str, &str)],
+    count: usize,
+) -> Push {
     let (topic, group) = (unique("sc-push"), unique("sc-push-g"));
-    let app = App::receive(&dir, &[]);
-    let declared = format!("{topic}(partitions=3)");
+    let app = App::receive(dir, app_env);
+    let declared = format!("{topic}(partitions={partitions})");
     let sidecar = Sidecar::start(
-        &dir,
+        dir,
         &[
             ("KAFKA_PRODUCES", &declared),
             ("KAFKA_CONSUMES", &topic),
@@ -49,22 +63,51 @@ async fn push_delivers_ten_thousand_records_once_each_in_partition_order() {
         ],
     );
     sidecar.ready().await;
-    let count = RECORDS.to_string();
+    let count = count.to_string();
     run_app(
         &sidecar.url(),
         None,
         &["produce", "--topic", &topic, "--count", &count],
     )
     .await;
+    Push {
+        app,
+        sidecar,
+        topic,
+        group,
+    }
+}
 
-    let path = app.journal.clone();
-    let entries = eventually(Duration::from_secs(120), "10k records pushed", || {
-        let path = path.clone();
-        async move {
-            let entries = journal(&path);
-            (processed_keys(&entries).len() == RECORDS).then_some(entries)
-        }
+/// Waits until the app's journal satisfies `done`; returns its entries.
+async fn journal_when(
+    path: &std::path::Path,
+    deadline: Duration,
+    what: &str,
+    done: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
+    eventually(deadline, what, || {
+        let entries = journal(path);
+        let ok = done(&entries);
+        async move { ok.then_some(entries) }
     })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_delivers_ten_thousand_records_once_each_in_partition_order() {
+    let dir = scratch("sidecar-push");
+    let Push {
+        app,
+        sidecar,
+        topic,
+        group,
+    } = push_pipeline(&dir, 3, &[], RECORDS).await;
+    let entries = journal_when(
+        &app.journal,
+        Duration::from_secs(120),
+        "10k records pushed",
+        |e| processed_keys(e).len() == RECORDS,
+    )
     .await;
     let keys = processed_keys(&entries);
     assert!(keys.values().all(|n| *n == 1), "a record was pushed twice");
@@ -203,34 +246,19 @@ async fn pulled_but_uncommitted_records_are_redelivered_after_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn push_retries_server_errors_in_order_and_dead_letters_client_errors() {
     let dir = scratch("sidecar-faults");
-    let (topic, group) = (unique("sc-faults"), unique("sc-faults-g"));
-    let app = App::receive(&dir, &[("APP_FAULTS", "order-5=500,500;order-9=400")]);
-    let declared = format!("{topic}(partitions=1)");
-    let sidecar = Sidecar::start(
-        &dir,
-        &[
-            ("KAFKA_PRODUCES", &declared),
-            ("KAFKA_CONSUMES", &topic),
-            ("KAFKA_GROUP_ID", &group),
-            ("KAFKA_SIDECAR_DELIVER_URL", &app.deliver_url()),
-        ],
-    );
-    sidecar.ready().await;
-    run_app(
-        &sidecar.url(),
-        None,
-        &["produce", "--topic", &topic, "--count", "20"],
+    let faults = [("APP_FAULTS", "order-5=500,500;order-9=400")];
+    let Push {
+        app,
+        sidecar: _sidecar,
+        topic,
+        group,
+    } = push_pipeline(&dir, 1, &faults, 20).await;
+    let entries = journal_when(
+        &app.journal,
+        Duration::from_secs(60),
+        "20 records handled",
+        |e| processed_keys(e).len() == 19 && e.iter().any(|e| e.status == 400),
     )
-    .await;
-    let path = app.journal.clone();
-    let entries = eventually(Duration::from_secs(60), "20 records handled", || {
-        let path = path.clone();
-        async move {
-            let entries = journal(&path);
-            (processed_keys(&entries).len() == 19 && entries.iter().any(|e| e.status == 400))
-                .then_some(entries)
-        }
-    })
     .await;
     let five: Vec<u16> = entries
         .iter()
@@ -277,42 +305,27 @@ async fn push_retries_server_errors_in_order_and_dead_letters_client_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sigkilled_sidecar_loses_nothing_after_a_restart() {
     let dir = scratch("sidecar-kill");
-    let (topic, group) = (unique("sc-kill"), unique("sc-kill-g"));
-    let app = App::receive(&dir, &[("APP_DELAY_MS", "2")]);
-    let declared = format!("{topic}(partitions=3)");
-    let sidecar = Sidecar::start(
-        &dir,
-        &[
-            ("KAFKA_PRODUCES", &declared),
-            ("KAFKA_CONSUMES", &topic),
-            ("KAFKA_GROUP_ID", &group),
-            ("KAFKA_SIDECAR_DELIVER_URL", &app.deliver_url()),
-        ],
-    );
-    sidecar.ready().await;
-    run_app(
-        &sidecar.url(),
-        None,
-        &["produce", "--topic", &topic, "--count", "5000"],
-    )
-    .await;
+    let Push {
+        app,
+        sidecar,
+        topic,
+        group,
+    } = push_pipeline(&dir, 3, &[("APP_DELAY_MS", "2")], 5000).await;
     let path = app.journal.clone();
-    eventually(Duration::from_secs(60), "deliveries under way", || {
-        let path = path.clone();
-        async move { (journal(&path).len() >= 500).then_some(()) }
-    })
+    journal_when(
+        &path,
+        Duration::from_secs(60),
+        "deliveries under way",
+        |e| e.len() >= 500,
+    )
     .await;
     sidecar.signal("-KILL");
     let delivered_before = processed_keys(&journal(&path)).len();
     assert!(delivered_before < 5000, "killed mid-stream");
     let restarted = sidecar.restart(&dir);
     restarted.ready().await;
-    let entries = eventually(Duration::from_secs(120), "all 5000 delivered", || {
-        let path = path.clone();
-        async move {
-            let entries = journal(&path);
-            (processed_keys(&entries).len() == 5000).then_some(entries)
-        }
+    let entries = journal_when(&path, Duration::from_secs(120), "all 5000 delivered", |e| {
+        processed_keys(e).len() == 5000
     })
     .await;
     let expected: BTreeSet<String> = (0..5000).map(|i| format!("order-{i}")).collect();
@@ -623,14 +636,12 @@ async fn cloud_events_over_http_become_cloud_events_on_kafka_and_are_pushed_as_s
             .any(|(k, v)| k == "content-type" && v.starts_with(b"application/cloudevents+json"))
     }));
 
-    let path = app.journal.clone();
-    let pushed = eventually(Duration::from_secs(60), "both events pushed", || {
-        let path = path.clone();
-        async move {
-            let entries = journal(&path);
-            (entries.len() == 2).then_some(entries)
-        }
-    })
+    let pushed = journal_when(
+        &app.journal,
+        Duration::from_secs(60),
+        "both events pushed",
+        |e| e.len() == 2,
+    )
     .await;
     for e in &pushed {
         let event = e.event.as_ref().expect("pushed as a CloudEvent");
