@@ -80,6 +80,7 @@ def parse_faults(text):
 def receive(port, journal, faults, delay):
     """Serves the sidecar's pushes: POST /kafka/{topic} with a record envelope."""
     lock = threading.Lock()
+    active = [0]  # requests being handled right now
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -95,13 +96,18 @@ def receive(port, journal, faults, delay):
             else:
                 record = body
             key = record.get("key")
+            with lock:
+                active[0] += 1
+                concurrent = active[0]
             if delay:
                 time.sleep(delay)
             with lock:
+                active[0] -= 1
                 planned = faults.get(key)
                 status = planned.pop(0) if planned else 200
             entry = {"topic": record["topic"], "partition": record["partition"],
-                     "offset": record["offset"], "key": key, "status": status}
+                     "offset": record["offset"], "key": key, "status": status,
+                     "concurrent": concurrent}
             if "event" in record:
                 entry["event"] = record["event"]
             journal.write(entry)

@@ -223,6 +223,9 @@ pub struct Received {
     /// The CloudEvent, when the push was one.
     #[serde(default)]
     pub event: Option<serde_json::Value>,
+    /// Pushes the app was handling when this one arrived (itself included; 0 for pulls).
+    #[serde(default)]
+    pub concurrent: u32,
 }
 
 /// The journal's entries so far.

@@ -50,18 +50,29 @@ async fn push_pipeline(
     app_env: &[(&str, &str)],
     count: usize,
 ) -> Push {
+    push_pipeline_with(dir, partitions, app_env, &[], count).await
+}
+
+/// [`push_pipeline`] with extra sidecar variables.
+async fn push_pipeline_with(
+    dir: &std::path::Path,
+    partitions: u32,
+    app_env: &[(&str, &str)],
+    sidecar_env: &[(&str, &str)],
+    count: usize,
+) -> Push {
     let (topic, group) = (unique("sc-push"), unique("sc-push-g"));
     let app = App::receive(dir, app_env);
     let declared = format!("{topic}(partitions={partitions})");
-    let sidecar = Sidecar::start(
-        dir,
-        &[
-            ("KAFKA_PRODUCES", &declared),
-            ("KAFKA_CONSUMES", &topic),
-            ("KAFKA_GROUP_ID", &group),
-            ("KAFKA_SIDECAR_DELIVER_URL", &app.deliver_url()),
-        ],
-    );
+    let deliver_url = app.deliver_url();
+    let mut env = vec![
+        ("KAFKA_PRODUCES", declared.as_str()),
+        ("KAFKA_CONSUMES", topic.as_str()),
+        ("KAFKA_GROUP_ID", group.as_str()),
+        ("KAFKA_SIDECAR_DELIVER_URL", deliver_url.as_str()),
+    ];
+    env.extend_from_slice(sidecar_env);
+    let sidecar = Sidecar::start(dir, &env);
     sidecar.ready().await;
     let count = count.to_string();
     run_app(
@@ -300,6 +311,34 @@ async fn push_retries_server_errors_in_order_and_dead_letters_client_errors() {
     );
     assert!(String::from_utf8_lossy(&header(dlq_headers::EXCEPTION_MESSAGE)).contains("400"));
     all_committed(&group, &topic, 1, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushes_run_in_parallel_across_partitions_up_to_the_inflight_limit() {
+    let dir = scratch("sidecar-inflight");
+    // Bind the sidecar: an unbound field would be dropped (and the process killed) at once.
+    let Push {
+        app,
+        sidecar: _sidecar,
+        ..
+    } = push_pipeline_with(
+        &dir,
+        6,
+        &[("APP_DELAY_MS", "200")],
+        &[("KAFKA_SIDECAR_MAX_INFLIGHT", "2")],
+        40,
+    )
+    .await;
+    let entries = journal_when(
+        &app.journal,
+        Duration::from_secs(60),
+        "40 records pushed",
+        |e| processed_keys(e).len() == 40,
+    )
+    .await;
+    let most = entries.iter().map(|e| e.concurrent).max().unwrap_or(0);
+    assert_eq!(most, 2, "6 partitions pushed 2 at a time");
+    assert_partition_order(&entries);
 }
 
 #[tokio::test(flavor = "multi_thread")]
