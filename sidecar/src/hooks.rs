@@ -8,24 +8,30 @@ use std::time::{Duration, Instant};
 
 use crate::exit;
 
-/// Where `serve` listens, from `KAFKA_SIDECAR_LISTEN` (the same default).
-fn data_api() -> String {
-    std::env::var("KAFKA_SIDECAR_LISTEN")
+/// Where a server of `serve` is reachable from inside the pod: the address in `variable` (or
+/// `serve`'s default), with a wildcard host replaced by the loopback.
+fn local_address(variable: &str, default: &str) -> String {
+    std::env::var(variable)
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| "127.0.0.1:4195".to_owned())
+        .unwrap_or_else(|| default.to_owned())
         .replace("0.0.0.0", "127.0.0.1")
+}
+
+/// A client for the loopback (no proxies).
+fn client() -> Result<reqwest::Client, u8> {
+    reqwest::Client::builder().no_proxy().build().map_err(|e| {
+        eprintln!("error: cannot create an HTTP client: {e}");
+        exit::SOFTWARE
+    })
 }
 
 /// Runs `drain`; returns the exit code.
 pub(crate) async fn drain(timeout: Duration) -> u8 {
-    let address = data_api();
-    let client = match reqwest::Client::builder().no_proxy().build() {
+    let address = local_address("KAFKA_SIDECAR_LISTEN", "127.0.0.1:4195");
+    let client = match client() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: cannot create an HTTP client: {e}");
-            return exit::SOFTWARE;
-        }
+        Err(code) => return code,
     };
     let deadline = Instant::now() + timeout;
     match client
@@ -59,20 +65,12 @@ pub(crate) async fn drain(timeout: Duration) -> u8 {
     exit::UNAVAILABLE
 }
 
-/// Where the admin server listens, from `KAFKA_METRICS_LISTEN` (the same default).
-fn admin_server() -> String {
-    std::env::var("KAFKA_METRICS_LISTEN")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| "127.0.0.1:9464".to_owned())
-        .replace("0.0.0.0", "127.0.0.1")
-}
-
 /// Runs `wait`; returns the exit code (0 once ready, 69 after the timeout).
 pub(crate) async fn wait(timeout: Duration) -> u8 {
-    let address = admin_server();
-    let Ok(client) = reqwest::Client::builder().no_proxy().build() else {
-        return exit::SOFTWARE;
+    let address = local_address("KAFKA_METRICS_LISTEN", "127.0.0.1:9464");
+    let client = match client() {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {

@@ -94,6 +94,17 @@ impl Sidecar {
             .code()
     }
 
+    /// Runs `kafkadeps-sidecar wait` (the postStart hook) against this sidecar; its exit code.
+    pub async fn wait_hook(&self, timeout: &str) -> Option<i32> {
+        tokio::process::Command::new(workspace_bin("kafkadeps-sidecar"))
+            .args(["wait", "--timeout", timeout])
+            .env("KAFKA_METRICS_LISTEN", &self.admin)
+            .status()
+            .await
+            .expect("run wait")
+            .code()
+    }
+
     /// Sends `signal` (`-KILL`, `-TERM`) to the process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")

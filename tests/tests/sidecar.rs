@@ -195,6 +195,8 @@ async fn pulled_but_uncommitted_records_are_redelivered_after_a_restart() {
         ("KAFKA_GROUP_ID", group.as_str()),
     ];
     let mut sidecar = Sidecar::start(&dir, &env);
+    // The postStart hook of a non-native sidecar returns once the sidecar is ready.
+    assert_eq!(sidecar.wait_hook("60s").await, Some(0));
     sidecar.ready().await;
     run_app(
         &sidecar.url(),
@@ -621,6 +623,8 @@ async fn requests_get_503_with_retry_after_until_the_cluster_is_reachable() {
     assert_eq!(response.headers()["retry-after"], "1");
     expect_problem(response, 503, "unavailable").await;
     assert_eq!(http_get(&sidecar.admin, "/readyz").expect("readyz").0, 503);
+    // …so the postStart hook gives up with 69 after its timeout.
+    assert_eq!(sidecar.wait_hook("1s").await, Some(69));
 }
 
 #[tokio::test(flavor = "multi_thread")]
