@@ -12,6 +12,7 @@ use kafkadeps::codec::cloudevents::Mode;
 use kafkadeps::{Delivery, OutgoingRecord, ProduceError, Producer};
 use serde::Deserialize;
 
+use super::chain;
 use super::envelope::{Offset, ProduceRequest};
 use super::problem::Problem;
 use super::state::AppState;
@@ -91,13 +92,13 @@ async fn send_all(producer: &Producer, records: Vec<OutgoingRecord>) -> Result<O
     let first_error = results
         .iter()
         .find_map(|r| r.as_ref().err())
-        .map(error_chain)
+        .map(|e| chain(e))
         .unwrap_or_default();
     let outcome: Vec<serde_json::Value> = results
         .iter()
         .map(|r| match r {
             Ok(d) => serde_json::json!({ "partition": d.partition, "offset": d.offset }),
-            Err(e) => serde_json::json!({ "error": error_chain(e) }),
+            Err(e) => serde_json::json!({ "error": chain(e) }),
         })
         .collect();
     let failed = outcome.iter().filter(|o| o.get("error").is_some()).count();
@@ -111,17 +112,6 @@ async fn send_all(producer: &Producer, records: Vec<OutgoingRecord>) -> Result<O
         Problem::produce_failed(detail)
     };
     Err(problem.with_offsets(serde_json::Value::Array(outcome)))
-}
-
-fn error_chain(e: &ProduceError) -> String {
-    let mut out = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 /// `?mode=binary|structured`: how the CloudEvent is laid out on Kafka.
@@ -175,8 +165,8 @@ pub(crate) async fn events(
                 offset: d.offset,
             }],
         })),
-        Err(e @ ProduceError::Encode { .. }) => Err(Problem::malformed(error_chain(&e))),
-        Err(e) if e.is_retriable() => Err(Problem::unavailable(error_chain(&e))),
-        Err(e) => Err(Problem::produce_failed(error_chain(&e))),
+        Err(e @ ProduceError::Encode { .. }) => Err(Problem::malformed(chain(&e))),
+        Err(e) if e.is_retriable() => Err(Problem::unavailable(chain(&e))),
+        Err(e) => Err(Problem::produce_failed(chain(&e))),
     }
 }
