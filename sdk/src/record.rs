@@ -108,6 +108,7 @@ impl Record {
         self.inner.timestamp
     }
 
+    #[cfg(feature = "cloudevents")]
     /// An rdkafka message with the same contents (for bindings that read rdkafka messages).
     pub(crate) fn to_message(&self) -> OwnedMessage {
         OwnedMessage::new(

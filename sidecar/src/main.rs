@@ -7,6 +7,7 @@
 
 mod exit;
 mod hooks;
+#[cfg(feature = "inject")]
 mod inject;
 mod provision;
 mod serve;
@@ -44,7 +45,15 @@ enum Command {
         timeout: Duration,
     },
     /// The mutating admission webhook that injects the sidecar into annotated pods.
+    #[cfg(feature = "inject")]
     Inject(inject::InjectArgs),
+    /// Not built in (the `inject` feature is off): says so and where the webhook lives.
+    #[cfg(not(feature = "inject"))]
+    #[command(hide = true)]
+    Inject {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        _args: Vec<String>,
+    },
     /// The preStop hook: ask the local `serve` to drain, wait until it has.
     Drain {
         /// How long to wait for the drain.
@@ -74,7 +83,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The servers log JSON lines on stdout like the SDK; the one-shot commands log to stderr.
-    if !matches!(cli.command, Command::Serve | Command::Inject(_)) {
+    if !matches!(cli.command, Command::Serve | Command::Inject { .. }) {
         init_stderr_logs();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -93,7 +102,16 @@ fn main() -> ExitCode {
             Command::Serve => serve::run().await,
             Command::Drain { timeout } => hooks::drain(timeout).await,
             Command::Wait { timeout } => hooks::wait(timeout).await,
+            #[cfg(feature = "inject")]
             Command::Inject(args) => inject::run(args).await,
+            #[cfg(not(feature = "inject"))]
+            Command::Inject { .. } => {
+                eprintln!(
+                    "kafkadeps-sidecar: this build has no admission webhook (the `inject` feature \
+                     is off, as in the sidecar image); run `inject` from the injector's image"
+                );
+                exit::SOFTWARE
+            }
             Command::Plan { output, timeout } => provision::plan(output, timeout).await,
             Command::Ensure { timeout, output } => provision::ensure(output, timeout).await,
         }
@@ -103,11 +121,12 @@ fn main() -> ExitCode {
 
 /// Human-readable warnings on stderr for `plan` and `ensure` (stdout is their output).
 fn init_stderr_logs() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::registry()
+        .with(kafkadeps::telemetry::logging::filter_from_env(
+            tracing::Level::WARN,
+        ))
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
 }

@@ -163,6 +163,19 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     path
 }
 
+/// Variable naming the `kafkadeps-sidecar` binary the sidecar, provisioning and interop tests run:
+/// `scripts/test.sh` sets it to the build that ships in the sidecar image
+/// (`scripts/build-sidecar.sh`: static, no webhook, no GSSAPI). Unset, they use the workspace's.
+pub const SIDECAR_BIN: &str = "KAFKADEPS_SIDECAR_BIN";
+
+/// The `kafkadeps-sidecar` binary under test (see [`SIDECAR_BIN`]).
+pub fn sidecar_bin() -> PathBuf {
+    match std::env::var_os(SIDECAR_BIN) {
+        Some(path) => PathBuf::from(path),
+        None => workspace_bin("kafkadeps-sidecar"),
+    }
+}
+
 /// Describes `topic`: (partitions, replication factor, configs).
 pub async fn describe_topic(
     topic: &str,

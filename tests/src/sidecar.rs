@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{bootstrap, eventually, free_port, http_get, python, repo_root, unique, workspace_bin};
+use crate::{bootstrap, eventually, free_port, http_get, python, repo_root, sidecar_bin, unique};
 
 /// A scratch directory of one test.
 pub fn scratch(prefix: &str) -> PathBuf {
@@ -46,7 +46,7 @@ impl Sidecar {
         let log = dir.join(format!("sidecar-{}.log", unique("run")));
         let out = std::fs::File::create(&log).expect("sidecar log");
         let err = out.try_clone().expect("sidecar log");
-        let child = Command::new(workspace_bin("kafkadeps-sidecar"))
+        let child = Command::new(sidecar_bin())
             .arg("serve")
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -85,7 +85,7 @@ impl Sidecar {
 
     /// Runs `kafkadeps-sidecar drain` (the preStop hook) against this sidecar; its exit code.
     pub async fn drain(&self) -> Option<i32> {
-        tokio::process::Command::new(workspace_bin("kafkadeps-sidecar"))
+        tokio::process::Command::new(sidecar_bin())
             .args(["drain", "--timeout", "60s"])
             .env("KAFKA_SIDECAR_LISTEN", &self.data)
             .status()
@@ -96,7 +96,7 @@ impl Sidecar {
 
     /// Runs `kafkadeps-sidecar wait` (the postStart hook) against this sidecar; its exit code.
     pub async fn wait_hook(&self, timeout: &str) -> Option<i32> {
-        tokio::process::Command::new(workspace_bin("kafkadeps-sidecar"))
+        tokio::process::Command::new(sidecar_bin())
             .args(["wait", "--timeout", timeout])
             .env("KAFKA_METRICS_LISTEN", &self.admin)
             .status()

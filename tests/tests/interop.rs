@@ -177,5 +177,5 @@ async fn kafkadeps_decodes_what_the_python_peer_writes() {
 }
 
 fn workspace_sidecar() -> std::path::PathBuf {
-    kafkadeps_tests::workspace_bin("kafkadeps-sidecar")
+    kafkadeps_tests::sidecar_bin()
 }

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use kafkadeps::config::Settings;
 use kafkadeps::topics::{Change, ProvisionError, Provisioner, TopicOutcome};
-use kafkadeps_tests::{
-    bootstrap, broker_count, create_topic, describe_topic, unique, workspace_bin,
-};
+use kafkadeps_tests::{bootstrap, broker_count, create_topic, describe_topic, sidecar_bin, unique};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -26,7 +24,7 @@ fn provisioner(vars: &[(&str, &str)]) -> Provisioner {
 }
 
 fn sidecar(args: &[&str], vars: &[(&str, &str)]) -> Output {
-    Command::new(workspace_bin("kafkadeps-sidecar"))
+    Command::new(sidecar_bin())
         .args(args)
         .env_clear()
         .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
@@ -274,7 +272,7 @@ async fn cli_plan_text_json_and_exit_codes() {
         "{stderr}"
     );
 
-    let out = Command::new(workspace_bin("kafkadeps-sidecar"))
+    let out = Command::new(sidecar_bin())
         .args(["ensure", "--timeout", "2s"])
         .env_clear()
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
@@ -295,7 +293,7 @@ async fn ten_concurrent_ensures_create_each_topic_once() {
         .join(", ");
     let children: Vec<_> = (0..10)
         .map(|_| {
-            Command::new(workspace_bin("kafkadeps-sidecar"))
+            Command::new(sidecar_bin())
                 .args(["ensure", "--output", "json", "--timeout", "120s"])
                 .env_clear()
                 .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
@@ -326,4 +324,69 @@ async fn ten_concurrent_ensures_create_each_topic_once() {
         );
         assert_eq!(describe_topic(t).await.0, 6);
     }
+}
+
+/// Whether the ELF executable at `path` names a dynamic loader (a `PT_INTERP` program header).
+fn has_interpreter(path: &std::path::Path) -> bool {
+    let elf = std::fs::read(path).expect("read binary");
+    assert_eq!(
+        &elf[..4],
+        b"\x7fELF",
+        "{} is not an ELF file",
+        path.display()
+    );
+    let u16_at = |o: usize| usize::from(u16::from_le_bytes([elf[o], elf[o + 1]]));
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().expect("8 bytes"));
+    let phoff = usize::try_from(phoff).expect("program headers offset");
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    (0..count).any(|i| {
+        let o = phoff + i * size;
+        u32::from_le_bytes(elf[o..o + 4].try_into().expect("4 bytes")) == 3 // PT_INTERP
+    })
+}
+
+/// The build that ships in the sidecar image (`scripts/build-sidecar.sh`, handed to the tests in
+/// KAFKADEPS_SIDECAR_BIN by `scripts/test.sh`; every sidecar test runs it) is one static
+/// executable without Kerberos or the webhook, and says so up front instead of failing later.
+#[test]
+fn the_shipped_sidecar_build_is_static_and_says_what_it_leaves_out() {
+    let bin = std::env::var_os(kafkadeps_tests::SIDECAR_BIN).unwrap_or_else(|| {
+        panic!(
+            "set {} to the output of scripts/build-sidecar.sh (scripts/test.sh does)",
+            kafkadeps_tests::SIDECAR_BIN
+        )
+    });
+    let bin = std::path::PathBuf::from(bin);
+    assert!(
+        !has_interpreter(&bin),
+        "{} is dynamically linked",
+        bin.display()
+    );
+    assert!(
+        has_interpreter(&std::env::current_exe().unwrap()),
+        "the check can tell"
+    );
+
+    let out = sidecar(
+        &["plan"],
+        &[
+            ("KAFKA_PRODUCES", "orders"),
+            ("KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
+            ("KAFKA_SASL_MECHANISM", "GSSAPI"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(
+        text(&out).contains("KAFKA_SASL_MECHANISM: GSSAPI (Kerberos) is not built in"),
+        "{}",
+        text(&out)
+    );
+
+    let out = sidecar(&["inject", "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out));
+    assert!(
+        text(&out).contains("no admission webhook"),
+        "{}",
+        text(&out)
+    );
 }

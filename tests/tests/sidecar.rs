@@ -750,3 +750,54 @@ async fn every_documented_path_is_served_and_the_document_is_the_file() {
         }
     }
 }
+
+/// `kafka;dur=<ms>` of a Server-Timing header.
+fn kafka_duration(response: &reqwest::Response) -> f64 {
+    let value = response
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .expect("a Server-Timing header");
+    value
+        .strip_prefix("kafka;dur=")
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("not `kafka;dur=<ms>;...`: {value}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn produce_answers_say_how_long_kafka_took() {
+    let dir = scratch("sidecar-timing");
+    let topic = unique("sc-timing");
+    let sidecar = Sidecar::start(&dir, &[("KAFKA_PRODUCES", &topic)]);
+    sidecar.ready().await;
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let response = client
+        .post(format!("{}/v1/topics/{topic}/records", sidecar.url()))
+        .json(&serde_json::json!({"records": [{"key": "k", "value": 1}, {"key": "l", "value": 2}]}))
+        .send()
+        .await
+        .expect("request");
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(response.status(), 200);
+    let kafka = kafka_duration(&response);
+    assert!(
+        kafka > 0.0 && kafka <= total,
+        "kafka {kafka} ms of {total} ms"
+    );
+
+    let response = client
+        .post(format!("{}/v1/topics/{topic}/events", sidecar.url()))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "1")
+        .header("ce-source", "/test")
+        .header("ce-type", "t")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert!(kafka_duration(&response) > 0.0);
+}

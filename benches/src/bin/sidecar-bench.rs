@@ -3,7 +3,8 @@
 //! latency at a fixed rate, and the sidecar's resident memory idle and under load.
 //!
 //! ```sh
-//! cargo build --release -p kafkadeps-sidecar -p kafkadeps-benches --bin sidecar-bench
+//! cargo build --release -p kafkadeps-benches --bin sidecar-bench
+//! KAFKADEPS_SIDECAR_BIN=$(scripts/build-sidecar.sh) \
 //! KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092 \
 //!   $CARGO_TARGET_DIR/release/sidecar-bench
 //! ```
@@ -35,8 +36,14 @@ impl Drop for Sidecar {
 
 impl Sidecar {
     fn start(topic: &str) -> Self {
-        let exe = std::env::current_exe().expect("exe");
-        let bin = exe.with_file_name("kafkadeps-sidecar");
+        // The shipped build (scripts/build-sidecar.sh) when named, else the one next to this.
+        let bin = std::env::var_os(kafkadeps_tests::SIDECAR_BIN)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::current_exe()
+                    .expect("exe")
+                    .with_file_name("kafkadeps-sidecar")
+            });
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("port")
@@ -52,7 +59,7 @@ impl Sidecar {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
-            .expect("kafkadeps-sidecar next to this binary (cargo build --release -p kafkadeps-sidecar)");
+            .expect("KAFKADEPS_SIDECAR_BIN, or kafkadeps-sidecar next to this binary");
         Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -84,6 +91,29 @@ async fn post(client: &reqwest::Client, url: &str, records: Vec<serde_json::Valu
         .await
         .expect("request");
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
+}
+
+/// Posts one request; returns the milliseconds the sidecar added: the request's latency minus
+/// the time it spent waiting for Kafka (its `Server-Timing: kafka;dur=<ms>` header).
+async fn post_added_ms(client: &reqwest::Client, url: &str, record: serde_json::Value) -> f64 {
+    let started = Instant::now();
+    let r = client
+        .post(url)
+        .json(&serde_json::json!({ "records": [record] }))
+        .send()
+        .await
+        .expect("request");
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(r.status(), 200);
+    let kafka: f64 = r
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("kafka;dur="))
+        .and_then(|v| v.split(';').next())
+        .and_then(|ms| ms.parse().ok())
+        .expect("Server-Timing: kafka;dur=<ms>");
+    total - kafka
 }
 
 /// Records per second through the sidecar: `clients` loops, `per_request` records each.
@@ -239,21 +269,19 @@ async fn main() {
 
     let rate = 200;
     let window = Duration::from_secs(15);
+    let added = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (via_sidecar, direct) = {
-        let (client, url) = (client.clone(), records_url.clone());
+        let (client, url, added) = (client.clone(), records_url.clone(), Arc::clone(&added));
         let (producer, topic) = (producer.clone(), topic.clone());
         latencies(
             rate,
             window,
             move |i| {
-                let (client, url) = (client.clone(), url.clone());
+                let (client, url, added) = (client.clone(), url.clone(), Arc::clone(&added));
                 async move {
-                    post(
-                        &client,
-                        &url,
-                        vec![serde_json::json!({"key": format!("k{i}"), "value": value(i)})],
-                    )
-                    .await;
+                    let record = serde_json::json!({"key": format!("k{i}"), "value": value(i)});
+                    let ms = post_added_ms(&client, &url, record).await;
+                    added.lock().expect("samples").push(ms);
                 }
             },
             move |i| {
@@ -289,6 +317,13 @@ async fn main() {
             s - d
         );
     }
+    let mut added = std::mem::take(&mut *added.lock().expect("samples"));
+    added.sort_by(f64::total_cmp);
+    println!(
+        "| added by the sidecar per request, p50 / p99 (ms; latency − Server-Timing kafka dur) | {:.2} / {:.2} | | |",
+        pct(&added, 0.5),
+        pct(&added, 0.99)
+    );
     println!("| sidecar RSS idle / peak (MiB) | {idle_rss:.1} / {peak_rss:.1} | | |");
     let _ = kafka.shutdown(Duration::from_secs(10)).await;
 }

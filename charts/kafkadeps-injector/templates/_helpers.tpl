@@ -24,6 +24,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | trunc 63 | trimSuf
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 
+{{/* The image injected into pods: the sidecar build without the webhook, same version. */}}
+{{- define "injector.sidecarImage" -}}
+{{- printf "kafkadeps/sidecar:%s" (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
 {{/* The secret holding the serving certificate. */}}
 {{- define "injector.tlsSecret" -}}
 {{- printf "%s-tls" (include "injector.fullname" .) | trunc 63 | trimSuffix "-" -}}

@@ -267,6 +267,13 @@ fn security(raw: &RawVars, problems: &mut Problems) -> Security {
                 ),
             );
         }
+        if m == "GSSAPI" && !cfg!(feature = "gssapi") {
+            problems.push(
+                vars::SASL_MECHANISM,
+                "GSSAPI (Kerberos) is not built in: build kafkadeps with its `gssapi` feature \
+                 (kafkadeps-sidecar: `--features gssapi`)",
+            );
+        }
     }
     let password = match (&raw.sasl_password, &raw.sasl_password_file) {
         (Some(_), Some(_)) => {

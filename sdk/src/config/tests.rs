@@ -247,6 +247,28 @@ fn invalid_inputs_table() {
     );
 }
 
+/// GSSAPI needs Cyrus SASL, linked only with the `gssapi` feature; without it the mechanism is
+/// a configuration error up front instead of a librdkafka failure at the first connection.
+#[test]
+fn gssapi_only_when_built_in() {
+    let vars = [
+        ("KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
+        ("KAFKA_SASL_MECHANISM", "gssapi"),
+    ];
+    if cfg!(feature = "gssapi") {
+        let s = parse(&vars).unwrap();
+        assert_eq!(s.security.sasl_mechanism.as_deref(), Some("GSSAPI"));
+    } else {
+        let p = problems(&vars);
+        assert!(
+            p.iter().any(|p| p.starts_with(
+                "KAFKA_SASL_MECHANISM: GSSAPI (Kerberos) is not built in: build kafkadeps with its `gssapi` feature"
+            )),
+            "{p:?}"
+        );
+    }
+}
+
 #[test]
 fn warnings_for_allowed_but_risky_declarations() {
     let s = parse(&[

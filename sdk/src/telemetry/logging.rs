@@ -1,9 +1,10 @@
 //! Structured logs on stdout: JSON lines by default (`KAFKA_LOG_FORMAT=json|pretty`), filtered by
-//! `RUST_LOG` (default `info`). librdkafka's own log lines arrive through `tracing` with target
-//! `librdkafka`, in the same stream. With `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//! `RUST_LOG` (default `info`; levels per target, see [`filter_from_env`]). librdkafka's own log
+//! lines arrive through `tracing` with target `librdkafka`, in the same stream. With `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, spans are exported over OTLP; otherwise no exporter.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -25,8 +26,19 @@ fn otlp_configured() -> bool {
     .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
 }
 
+/// The level filter from `RUST_LOG` (`info`, `kafkadeps=debug,librdkafka=warn`, ...: a default
+/// level and per-target levels), or `default` when it is unset or cannot be parsed.
+/// Per-span and per-field directives are not supported: matching them needs a regex engine in
+/// every binary, for a feature services hardly use.
+pub fn filter_from_env(default: tracing::Level) -> Targets {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(default))
+}
+
 fn init(format: Option<&str>, otlp: bool) -> bool {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter_from_env(tracing::Level::INFO);
     let otel = if otlp {
         super::tracing_export::otlp_layer()
     } else {
@@ -41,6 +53,8 @@ fn init(format: Option<&str>, otlp: bool) -> bool {
         Some("pretty") => registry
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::stdout))
             .try_init(),
+        // JSON lines carry no span fields, so spans are filtered out of this layer: without an
+        // OTLP exporter nobody records them and the per-record spans cost next to nothing.
         _ => registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -49,7 +63,8 @@ fn init(format: Option<&str>, otlp: bool) -> bool {
                     .with_current_span(false)
                     .with_span_list(false)
                     .with_target(true)
-                    .with_writer(std::io::stdout),
+                    .with_writer(std::io::stdout)
+                    .with_filter(filter_fn(|meta| meta.is_event())),
             )
             .try_init(),
     };

@@ -2,12 +2,13 @@
 //! every record is acknowledged by all in-sync replicas.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use kafkadeps::codec::cloudevents::Mode;
 use kafkadeps::{Delivery, OutgoingRecord, ProduceError, Producer};
 use serde::Deserialize;
@@ -16,6 +17,21 @@ use super::chain;
 use super::envelope::{Offset, ProduceRequest};
 use super::problem::Problem;
 use super::state::AppState;
+
+/// The time spent waiting for Kafka's acknowledgements, as a W3C Server-Timing header
+/// (`kafka;dur=<ms>`): a request's latency minus this is what the sidecar itself added.
+pub(crate) type Timed<T> = ([(HeaderName, String); 1], T);
+
+fn timed<T>(since: Instant, body: T) -> Timed<T> {
+    let ms = since.elapsed().as_secs_f64() * 1000.0;
+    (
+        [(
+            HeaderName::from_static("server-timing"),
+            format!("kafka;dur={ms:.3};desc=\"acks=all\""),
+        )],
+        body,
+    )
+}
 
 /// Records accepted in one request.
 pub(crate) const MAX_RECORDS_PER_REQUEST: usize = 10_000;
@@ -44,7 +60,7 @@ pub(crate) async fn records(
     State(state): State<Arc<AppState>>,
     Path(topic): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Offsets>, Problem> {
+) -> Result<Timed<Json<Offsets>>, Problem> {
     if !state.produces(&topic) {
         return Err(Problem::undeclared_topic(&topic));
     }
@@ -68,7 +84,10 @@ pub(crate) async fn records(
         .collect::<Result<Vec<_>, _>>()
         .map_err(Problem::malformed)?;
     let producer = state.producer()?;
-    send_all(&producer, outgoing).await.map(Json)
+    let since = Instant::now();
+    send_all(&producer, outgoing)
+        .await
+        .map(|o| timed(since, Json(o)))
 }
 
 /// Sends concurrently (ordered per key by the producer), answers in request order.
@@ -128,7 +147,7 @@ pub(crate) async fn events(
     query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Offsets>, Problem> {
+) -> Result<Timed<Json<Offsets>>, Problem> {
     if !state.produces(&topic) {
         return Err(Problem::undeclared_topic(&topic));
     }
@@ -158,13 +177,17 @@ pub(crate) async fn events(
         ))
     })?;
     let producer = state.producer()?;
+    let since = Instant::now();
     match producer.send_event(&topic, event, mode).await {
-        Ok(d) => Ok(Json(Offsets {
-            offsets: vec![Offset {
-                partition: d.partition,
-                offset: d.offset,
-            }],
-        })),
+        Ok(d) => Ok(timed(
+            since,
+            Json(Offsets {
+                offsets: vec![Offset {
+                    partition: d.partition,
+                    offset: d.offset,
+                }],
+            }),
+        )),
         Err(e @ ProduceError::Encode { .. }) => Err(Problem::malformed(chain(&e))),
         Err(e) if e.is_retriable() => Err(Problem::unavailable(chain(&e))),
         Err(e) => Err(Problem::produce_failed(chain(&e))),
