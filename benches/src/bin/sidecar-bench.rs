@@ -218,7 +218,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 #[tokio::main]
@@ -256,7 +256,9 @@ async fn main() {
     let kafka = kafkadeps::Kafka::start(settings).await.expect("kafkadeps");
     let producer = kafka.producer();
 
-    let rounds = 3;
+    // SIDECAR_BENCH_ONLY=latency skips the throughput rounds.
+    let latency_only = std::env::var("SIDECAR_BENCH_ONLY").is_ok_and(|v| v == "latency");
+    let rounds = if latency_only { 0 } else { 3 };
     let (mut single, mut batched, mut direct_single, mut direct_batched) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
