@@ -108,8 +108,8 @@ impl Record {
         self.inner.timestamp
     }
 
-    #[cfg(feature = "cloudevents")]
     /// An rdkafka message with the same contents (for bindings that read rdkafka messages).
+    #[cfg(feature = "cloudevents")]
     pub(crate) fn to_message(&self) -> OwnedMessage {
         OwnedMessage::new(
             self.payload().map(<[u8]>::to_vec),

@@ -387,12 +387,36 @@ pub fn python() -> String {
     std::env::var("KAFKADEPS_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
-/// A free loopback TCP port.
+/// A free loopback TCP port for a server a test starts, handed out once per test process.
+///
+/// It is chosen below the kernel's ephemeral range (`ip_local_port_range`): a port the kernel
+/// assigned (`127.0.0.1:0`) and that was released again is soon given to some client connection
+/// of the many a test run makes, and the server that was meant to listen on it cannot.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::hash::{BuildHasher, Hasher};
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000u16;
+    assert!(
+        ephemeral_start > low + 1000,
+        "ephemeral ports start at {ephemeral_start}"
+    );
+    let mut handed_out = HANDED_OUT.lock().expect("ports");
+    for _ in 0..10_000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(handed_out.len());
+        let offset = h.finish() % u64::from(ephemeral_start - low);
+        let port = low + u16::try_from(offset).expect("below the ephemeral range");
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
+            return port;
+        }
+    }
+    panic!("no free port in {low}..{ephemeral_start}");
 }
 
 /// Runs `tests/python/interop.py` with `args` (the Python peer: confluent-kafka, CloudEvents,

@@ -293,3 +293,18 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .sum()
 }
+
+/// `dur` of the `kafka` metric of a produce answer's `Server-Timing` header, in milliseconds: how
+/// long the sidecar waited for Kafka's acknowledgements.
+pub fn kafka_ms(response: &reqwest::Response) -> Option<f64> {
+    response
+        .headers()
+        .get("server-timing")?
+        .to_str()
+        .ok()?
+        .strip_prefix("kafka;dur=")?
+        .split(';')
+        .next()?
+        .parse()
+        .ok()
+}

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use kafkadeps::consumer::dlq_headers;
 use kafkadeps_tests::sidecar::{
-    App, Received, Sidecar, assert_partition_order, journal, metric_sum, processed_keys, run_app,
-    scratch,
+    App, Received, Sidecar, assert_partition_order, journal, kafka_ms, metric_sum, processed_keys,
+    run_app, scratch,
 };
 use kafkadeps_tests::{
     committed_offsets, eventually, http_get, python, read_all, repo_root, unique,
@@ -751,20 +751,6 @@ async fn every_documented_path_is_served_and_the_document_is_the_file() {
     }
 }
 
-/// `kafka;dur=<ms>` of a Server-Timing header.
-fn kafka_duration(response: &reqwest::Response) -> f64 {
-    let value = response
-        .headers()
-        .get("server-timing")
-        .and_then(|v| v.to_str().ok())
-        .expect("a Server-Timing header");
-    value
-        .strip_prefix("kafka;dur=")
-        .and_then(|rest| rest.split(';').next())
-        .and_then(|ms| ms.parse().ok())
-        .unwrap_or_else(|| panic!("not `kafka;dur=<ms>;...`: {value}"))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn produce_answers_say_how_long_kafka_took() {
     let dir = scratch("sidecar-timing");
@@ -781,7 +767,7 @@ async fn produce_answers_say_how_long_kafka_took() {
         .expect("request");
     let total = started.elapsed().as_secs_f64() * 1000.0;
     assert_eq!(response.status(), 200);
-    let kafka = kafka_duration(&response);
+    let kafka = kafka_ms(&response).expect("Server-Timing: kafka;dur=<ms>");
     assert!(
         kafka > 0.0 && kafka <= total,
         "kafka {kafka} ms of {total} ms"
@@ -799,5 +785,5 @@ async fn produce_answers_say_how_long_kafka_took() {
         .await
         .expect("request");
     assert_eq!(response.status(), 200);
-    assert!(kafka_duration(&response) > 0.0);
+    assert!(kafka_ms(&response).is_some_and(|ms| ms > 0.0));
 }

@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 async fn main() {
     let dir = std::env::temp_dir().join(format!("inject-bench-{}", std::process::id()));
     let (ca, cert, key) = kafkadeps_tests::kube::webhook_certificate(&dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = kafkadeps_tests::free_port();
     let bin = std::env::current_exe()
         .expect("exe")
         .with_file_name("kafkadeps-sidecar");

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use kafkadeps_benches::{bootstrap, unique};
+use kafkadeps_tests::sidecar::kafka_ms;
 
 /// 100-byte JSON value.
 fn value(i: usize) -> serde_json::Value {
@@ -44,10 +45,7 @@ impl Sidecar {
                     .expect("exe")
                     .with_file_name("kafkadeps-sidecar")
             });
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port();
+        let port = kafkadeps_tests::free_port();
         let child = Command::new(bin)
             .arg("serve")
             .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
@@ -105,14 +103,7 @@ async fn post_added_ms(client: &reqwest::Client, url: &str, record: serde_json::
         .expect("request");
     let total = started.elapsed().as_secs_f64() * 1000.0;
     assert_eq!(r.status(), 200);
-    let kafka: f64 = r
-        .headers()
-        .get("server-timing")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("kafka;dur="))
-        .and_then(|v| v.split(';').next())
-        .and_then(|ms| ms.parse().ok())
-        .expect("Server-Timing: kafka;dur=<ms>");
+    let kafka = kafka_ms(&r).expect("Server-Timing: kafka;dur=<ms>");
     total - kafka
 }
 

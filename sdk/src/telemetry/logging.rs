@@ -1,7 +1,8 @@
 //! Structured logs on stdout: JSON lines by default (`KAFKA_LOG_FORMAT=json|pretty`), filtered by
 //! `RUST_LOG` (default `info`; levels per target, see [`filter_from_env`]). librdkafka's own log
-//! lines arrive through `tracing` with target `librdkafka`, in the same stream. With `OTEL_EXPORTER_OTLP_ENDPOINT` (or
-//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, spans are exported over OTLP; otherwise no exporter.
+//! lines arrive through `tracing` with target `librdkafka`, in the same stream. With
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, spans are exported
+//! over OTLP; otherwise no exporter.
 
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::{Targets, filter_fn};
