@@ -73,10 +73,11 @@ impl Sidecar {
         format!("http://{}", self.data)
     }
 
-    /// Waits until `/readyz` answers 200.
+    /// Waits until `/readyz` answers 200. Generous: a sidecar restarted after a SIGKILL joins its
+    /// group only once the killed member's session expired (`session.timeout.ms`, 45 s).
     pub async fn ready(&self) {
         let admin = self.admin.clone();
-        eventually(Duration::from_secs(60), "the sidecar is ready", || {
+        eventually(Duration::from_secs(180), "the sidecar is ready", || {
             let admin = admin.clone();
             async move { matches!(http_get(&admin, "/readyz"), Ok((200, _))).then_some(()) }
         })
