@@ -199,7 +199,8 @@ impl Record {
 /// record).
 #[derive(Debug, Default)]
 pub(crate) struct TopicNames {
-    names: std::collections::HashMap<String, Arc<str>>,
+    /// Looked up once per fetched record: a fast hasher (topic names are not attacker-chosen).
+    names: rustc_hash::FxHashMap<Box<str>, Arc<str>>,
 }
 
 impl TopicNames {
@@ -209,7 +210,7 @@ impl TopicNames {
             return Arc::clone(name);
         }
         let name: Arc<str> = Arc::from(topic);
-        self.names.insert(topic.to_owned(), Arc::clone(&name));
+        self.names.insert(topic.into(), Arc::clone(&name));
         name
     }
 

@@ -81,6 +81,63 @@ async fn undeclared_topics_are_refused_before_sending() {
     assert!(ok.offset >= 0);
 }
 
+#[tokio::test]
+async fn each_send_writes_exactly_its_parts() {
+    let topic = unique("rt-parts");
+    let kafka = start_kafka(&[
+        ("KAFKA_APP", "rt-parts"),
+        ("KAFKA_PRODUCES", &format!("{topic}(partitions=1)")),
+    ])
+    .await;
+    let p = kafka.producer();
+    let err = p.send_bytes("not-declared", None, b"x").await.unwrap_err();
+    assert!(
+        matches!(err, ProduceError::UndeclaredTopic(ref t) if t == "not-declared"),
+        "{err}"
+    );
+    p.send_bytes(&topic, Some(b"k-bytes"), b"raw \x00 bytes")
+        .await
+        .expect("bytes");
+    p.send_bytes(&topic, None, b"no key").await.expect("no key");
+    p.send(&topic, "k-json", &serde_json::json!({"n": 1}))
+        .await
+        .expect("json");
+    p.send_record(
+        kafkadeps::OutgoingRecord::new(&topic)
+            .key("k-record")
+            .payload(b"record".to_vec())
+            .header("h1", "v1")
+            .header("h2", ""),
+    )
+    .await
+    .expect("record");
+    let records = read_all(&topic, 4, Duration::from_secs(60)).await;
+    let seen: Vec<_> = records
+        .iter()
+        .map(|r| (r.key.as_str(), r.payload.as_str(), r.headers.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("k-bytes", "raw \x00 bytes", vec![]),
+            ("", "no key", vec![]),
+            (
+                "k-json",
+                r#"{"n":1}"#,
+                vec![("content-type".to_owned(), b"application/json".to_vec())]
+            ),
+            (
+                "k-record",
+                "record",
+                vec![
+                    ("h1".to_owned(), b"v1".to_vec()),
+                    ("h2".to_owned(), Vec::new())
+                ]
+            ),
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_retry_and_dead_letters_keep_order() {
     let topic = unique("rt-poison");
