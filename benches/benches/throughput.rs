@@ -43,7 +43,7 @@ async fn main() {
             .await
             .expect("kafkadeps");
         let producer = kafka.producer();
-        let raw = raw_producer();
+        let raw = raw_producer().await;
         let (mut r, mut k) = (Vec::new(), Vec::new());
         let rounds = if only == "consumer" { 1 } else { ROUNDS };
         for round in 0..rounds {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// Sends kept in flight by the producer benchmarks.
@@ -47,14 +47,24 @@ pub fn settings(topic: &str, group: &str) -> kafkadeps::Settings {
         .expect("settings")
 }
 
-/// A raw rdkafka producer with kafkadeps' durable configuration.
-pub fn raw_producer() -> FutureProducer {
+/// A raw rdkafka producer with kafkadeps' durable configuration, connected (cluster metadata
+/// fetched, as `Kafka::start` does for its producer) so neither side's timing includes that.
+pub async fn raw_producer() -> FutureProducer {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap());
     for (k, v) in kafkadeps::producer::DURABLE_PRODUCER {
         c.set(*k, *v);
     }
-    c.create().expect("raw producer")
+    let producer: FutureProducer = c.create().expect("raw producer");
+    tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(None, Duration::from_secs(30))
+            .expect("raw producer connects");
+        producer
+    })
+    .await
+    .expect("raw producer")
 }
 
 /// Sends `n` records with raw rdkafka; returns records per second.
@@ -87,7 +97,8 @@ pub async fn produce_raw(p: &FutureProducer, topic: &str, n: usize, payload: &[u
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Sends `n` records through kafkadeps; returns records per second.
+/// Sends `n` records through kafkadeps (`send_bytes`: borrowed key and payload, as raw
+/// rdkafka's `send_result` takes them); returns records per second.
 pub async fn produce_kafkadeps(
     p: &kafkadeps::Producer,
     topic: &str,
@@ -97,11 +108,8 @@ pub async fn produce_kafkadeps(
     let start = Instant::now();
     let mut inflight = FuturesUnordered::new();
     for i in 0..n {
-        let record = kafkadeps::OutgoingRecord::new(topic)
-            .key((i % 1000).to_string())
-            .payload(payload.to_vec());
-        let p = p.clone();
-        inflight.push(async move { p.send_record(record).await });
+        let key = (i % 1000).to_string();
+        inflight.push(async move { p.send_bytes(topic, Some(key.as_bytes()), payload).await });
         if inflight.len() >= WINDOW {
             inflight.next().await.expect("delivery").expect("ok");
         }

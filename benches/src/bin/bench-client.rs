@@ -36,7 +36,7 @@ async fn main() {
             .await
         }
         ("produce", "raw") => {
-            produce_raw(&raw_producer(), &arg(2), num(3), &vec![b'x'; num(4)]).await
+            produce_raw(&raw_producer().await, &arg(2), num(3), &vec![b'x'; num(4)]).await
         }
         ("produce", "kafkadeps") => {
             produce_kafkadeps(
