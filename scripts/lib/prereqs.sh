@@ -4,6 +4,12 @@
 export KAFKADEPS_CACHE="${KAFKADEPS_CACHE:-$HOME/.cache/kafkadeps}"
 # Builds are reused across clones: the target dir lives outside the checkout.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KAFKADEPS_CACHE/target}"
+# Incremental compilation caches only grow in a reused target dir (tens of GB over a few dozen
+# runs) and buy little for builds that start from a fresh clone.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# Cargo never removes stale artifacts, and every clone path and feature set adds its own: past
+# this many GB the target dir is emptied (one cold build instead of a full disk).
+KAFKADEPS_TARGET_MAX_GB="${KAFKADEPS_TARGET_MAX_GB:-40}"
 
 # Debian packages librdkafka's vendored build (rdkafka's cmake-build) and the broker need.
 KAFKADEPS_DEBIAN_PACKAGES=(cmake build-essential libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev maven openjdk-17-jre-headless)
@@ -31,6 +37,13 @@ ensure_debian_packages() {
 
 ensure_rust() {
   command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; return 1; }
+  [ -d "$CARGO_TARGET_DIR" ] || return 0
+  local gb
+  gb=$(du -s --block-size=1G "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1)
+  if [ "${gb:-0}" -gt "$KAFKADEPS_TARGET_MAX_GB" ]; then
+    echo "$CARGO_TARGET_DIR holds $gb GB (more than KAFKADEPS_TARGET_MAX_GB=$KAFKADEPS_TARGET_MAX_GB): emptying it" >&2
+    rm -rf "$CARGO_TARGET_DIR"
+  fi
 }
 
 # A Python virtualenv with the test peers (tests/requirements.txt), cached outside the checkout.
