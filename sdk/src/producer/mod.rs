@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, Producer as _};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -166,20 +165,6 @@ impl std::fmt::Debug for Producer {
             .field("declared", &self.shared.declared.keys())
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn to_headers(headers: &[(String, Vec<u8>)]) -> Option<OwnedHeaders> {
-    if headers.is_empty() {
-        return None;
-    }
-    let mut out = OwnedHeaders::new_with_capacity(headers.len());
-    for (k, v) in headers {
-        out = out.insert(Header {
-            key: k,
-            value: Some(v),
-        });
-    }
-    Some(out)
 }
 
 impl Producer {

@@ -13,8 +13,8 @@ pub(crate) trait Outgoing {
     fn key(&self) -> Option<&[u8]>;
     fn payload(&self) -> Option<&[u8]>;
     fn partition(&self) -> Option<i32>;
-    /// Calls `f` with each header, in order.
-    fn for_each_header(&self, f: &mut dyn FnMut(&str, &[u8]));
+    /// The headers, in order.
+    fn headers(&self) -> impl Iterator<Item = (&str, &[u8])>;
     fn header_count(&self) -> usize;
     /// The record to hand back from a failed send.
     fn into_owned(self) -> OutgoingRecord;
@@ -33,10 +33,8 @@ impl Outgoing for OutgoingRecord {
     fn partition(&self) -> Option<i32> {
         self.partition
     }
-    fn for_each_header(&self, f: &mut dyn FnMut(&str, &[u8])) {
-        for (k, v) in &self.headers {
-            f(k, v);
-        }
+    fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
     fn header_count(&self) -> usize {
         self.headers.len()
@@ -67,10 +65,8 @@ impl Outgoing for Borrowed<'_> {
     fn partition(&self) -> Option<i32> {
         None
     }
-    fn for_each_header(&self, f: &mut dyn FnMut(&str, &[u8])) {
-        for (k, v) in self.headers {
-            f(k, v);
-        }
+    fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().copied()
     }
     fn header_count(&self) -> usize {
         self.headers.len()
@@ -102,28 +98,30 @@ pub(crate) fn future_record<'a, R: Outgoing>(
     if let Some(p) = record.partition() {
         fr = fr.partition(p);
     }
-    let count = record.header_count() + trace.len();
-    if count > 0 {
-        let mut headers = Some(OwnedHeaders::new_with_capacity(count));
-        let mut add = |key: &str, value: &[u8]| {
-            headers = headers.take().map(|h| {
-                h.insert(Header {
-                    key,
-                    value: Some(value),
-                })
-            });
-        };
-        record.for_each_header(&mut |k, v| {
-            if !trace.iter().any(|(t, _)| t == k) {
-                add(k, v);
-            }
-        });
-        for (k, v) in trace {
-            add(k, v);
-        }
-        if let Some(h) = headers {
-            fr = fr.headers(h);
-        }
+    let own = record
+        .headers()
+        .filter(|(k, _)| !trace.iter().any(|(t, _)| t == k));
+    let trace = trace.iter().map(|(k, v)| (k.as_str(), v.as_slice()));
+    if let Some(h) = owned_headers(record.header_count() + trace.len(), own.chain(trace)) {
+        fr = fr.headers(h);
     }
     fr
+}
+
+/// librdkafka headers from `pairs` (at most `capacity` of them); `None` when there are none.
+pub(crate) fn owned_headers<'a>(
+    capacity: usize,
+    pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Option<OwnedHeaders> {
+    let mut pairs = pairs.into_iter().peekable();
+    pairs.peek()?;
+    Some(pairs.fold(
+        OwnedHeaders::new_with_capacity(capacity),
+        |h, (key, value)| {
+            h.insert(Header {
+                key,
+                value: Some(value),
+            })
+        },
+    ))
 }

@@ -14,7 +14,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{DURABLE_PRODUCER, to_headers};
+use super::DURABLE_PRODUCER;
+use super::outgoing::{Outgoing, owned_headers};
 use crate::config::Settings;
 use crate::connection::{Role, client_config};
 use crate::consumer::dead_letter::dead_letter;
@@ -242,7 +243,7 @@ impl Job {
             if let Some(p) = &record.payload {
                 base = base.payload(p.as_slice());
             }
-            if let Some(h) = to_headers(&record.headers) {
+            if let Some(h) = owned_headers(record.header_count(), record.headers()) {
                 base = base.headers(h);
             }
             match self.producer.send(base) {
