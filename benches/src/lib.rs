@@ -28,10 +28,18 @@ pub fn bootstrap() -> String {
     std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
-/// A name no other run uses.
+/// A name no other run, and no other call in this run, uses (a consumer group reused across
+/// rounds would start at the previous round's commit and never see its records).
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", std::process::id())
-        + &format!("-{}", Instant::now().elapsed().as_nanos())
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!(
+        "{prefix}-{}-{since_epoch}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// kafkadeps settings producing and consuming `topic` (6 partitions) in `group`.
@@ -183,8 +191,11 @@ pub async fn consume_kafkadeps(kafka: &kafkadeps::Kafka, n: usize) -> f64 {
             }
         })
         .expect("consumer");
-    let handle = tokio::spawn(running);
-    reached.notified().await;
+    let mut handle = tokio::spawn(running);
+    tokio::select! {
+        () = reached.notified() => {}
+        ended = &mut handle => panic!("the consumer ended before {n} records: {ended:?}"),
+    }
     let elapsed = first.get().map_or(1.0, |s| s.elapsed().as_secs_f64());
     stop.notify_one();
     handle.await.expect("join").expect("consumer ok");

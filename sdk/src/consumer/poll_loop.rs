@@ -16,7 +16,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::ConsumeError;
 use super::tracker::PartitionTracker;
 use super::worker::{Ack, Processing, Tp, WorkerHandle};
-use crate::record::{Record, TopicNames};
+use crate::record::{FetchBuffer, Record};
 use crate::telemetry::lag::EndSamples;
 use crate::telemetry::{
     ClientRole, CommitLabels, CommitOutcome, ComponentState, Health, Metrics, PartitionLabels,
@@ -27,7 +27,8 @@ use crate::telemetry::{
 /// drops librdkafka's prefetched records, so it is kept for sustained backpressure).
 const PARK_FACTOR: usize = 8;
 
-/// Records taken from librdkafka per lock of the loop state.
+/// Records taken from librdkafka per lock of the loop state (fewer when their bytes fill a
+/// [`FetchBuffer`] batch).
 const DISPATCH_BATCH: usize = 256;
 
 /// Counters the runtime exposes (read by observability and tests).
@@ -530,7 +531,7 @@ pub(crate) fn run(
         )
     };
     let heartbeat = health().heartbeat(&ctx.component);
-    let mut names = TopicNames::default();
+    let mut fetched = FetchBuffer::default();
     let mut last_commit = Instant::now();
     let mut failure = None;
     while !shutdown.load(AtomicOrdering::SeqCst) {
@@ -563,26 +564,27 @@ pub(crate) fn run(
         let mut batch: Vec<Record> = Vec::new();
         let mut wait = timeout;
         let rebalances = counters.rebalances.load(AtomicOrdering::Relaxed);
-        while batch.len() < DISPATCH_BATCH {
+        while fetched.len() < DISPATCH_BATCH && !fetched.is_full() {
             let polled = consumer.poll(wait);
             if counters.rebalances.load(AtomicOrdering::Relaxed) != rebalances {
                 let revoked = lock(&ctx.state)
                     .as_mut()
                     .map(LoopState::take_revoked)
                     .unwrap_or_default();
+                batch = fetched.take();
                 batch.retain(|r| {
                     !revoked
                         .iter()
                         .any(|(t, p)| &**t == r.topic() && *p == r.partition())
                 });
                 if let Some(Ok(message)) = polled {
-                    batch.push(names.record(&message));
+                    fetched.push(&message);
                 }
                 break;
             }
             match polled {
                 None => break,
-                Some(Ok(message)) => batch.push(names.record(&message)),
+                Some(Ok(message)) => fetched.push(&message),
                 Some(Err(e)) if fatal(consumer, &e) => {
                     tracing::error!(error = %e, "Fatal consumer error; shutting down.");
                     health().set(
@@ -595,6 +597,11 @@ pub(crate) fn run(
                 Some(Err(e)) => tracing::warn!(error = %e, "Consumer error."),
             }
             wait = Duration::ZERO;
+        }
+        if batch.is_empty() {
+            batch = fetched.take();
+        } else {
+            batch.extend(fetched.take());
         }
         if !batch.is_empty() {
             if let Some(state) = lock(&ctx.state).as_mut() {

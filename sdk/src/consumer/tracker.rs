@@ -28,13 +28,10 @@ impl PartitionTracker {
 
     /// The handler of `offset` finished (processed or dead-lettered).
     pub(crate) fn finished(&mut self, offset: i64) {
-        let found = match self.window.binary_search_by_key(&offset, |(o, _)| *o) {
-            Ok(i) if !self.window[i].1 => Some(i),
-            // Offsets out of order (never expected): look it up one by one.
-            _ => self
-                .window
-                .iter()
-                .position(|&(o, done)| o == offset && !done),
+        let found = match self.window.front() {
+            // In-order lanes finish the lowest offset first.
+            Some(&(lowest, false)) if lowest == offset => Some(0),
+            _ => self.find_unfinished(offset),
         };
         if let Some(i) = found {
             self.window[i].1 = true;
@@ -42,6 +39,17 @@ impl PartitionTracker {
         }
         while self.window.front().is_some_and(|(_, done)| *done) {
             self.window.pop_front();
+        }
+    }
+
+    fn find_unfinished(&self, offset: i64) -> Option<usize> {
+        match self.window.binary_search_by_key(&offset, |(o, _)| *o) {
+            Ok(i) if !self.window[i].1 => Some(i),
+            // Offsets out of order (never expected): look it up one by one.
+            _ => self
+                .window
+                .iter()
+                .position(|&(o, done)| o == offset && !done),
         }
     }
 

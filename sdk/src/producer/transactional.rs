@@ -21,7 +21,7 @@ use crate::connection::{Role, client_config};
 use crate::consumer::dead_letter::dead_letter;
 use crate::consumer::shutdown::Shutdown;
 use crate::consumer::{ConsumeError, ConsumerOptions, DURABLE_CONSUMER, FailureKind, HandlerError};
-use crate::record::{OutgoingRecord, Record, TopicNames};
+use crate::record::{FetchBuffer, OutgoingRecord, Record};
 
 /// What a transform returns for one input: the records to write.
 pub type Transform = Vec<OutgoingRecord>;
@@ -213,25 +213,24 @@ impl Job {
     }
 
     fn poll_batch(&self) -> Result<Vec<Record>, ConsumeError> {
-        let mut batch = Vec::new();
-        let mut names = TopicNames::default();
+        let mut fetched = FetchBuffer::default();
         let deadline = Instant::now() + Duration::from_millis(100);
-        while batch.len() < self.max_batch {
+        while fetched.len() < self.max_batch {
             let wait = deadline.saturating_duration_since(Instant::now());
-            match self.consumer.poll(if batch.is_empty() {
+            match self.consumer.poll(if fetched.is_empty() {
                 wait.max(Duration::from_millis(10))
             } else {
                 Duration::ZERO
             }) {
                 None => break,
-                Some(Ok(m)) => batch.push(names.record(&m)),
+                Some(Ok(m)) => fetched.push(&m),
                 Some(Err(e)) if self.consumer.client().fatal_error().is_some() => {
                     return Err(ConsumeError::Fatal(e));
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "Consumer error."),
             }
         }
-        Ok(batch)
+        Ok(fetched.take())
     }
 
     fn send(&self, record: &OutgoingRecord) -> Result<(), KafkaError> {

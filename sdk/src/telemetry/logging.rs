@@ -45,18 +45,24 @@ fn init(format: Option<&str>, otlp: bool) -> bool {
     } else {
         None
     };
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
-    let installed = match format
+    let pretty = format
         .map(str::trim)
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("pretty") => registry
+        .is_some_and(|f| f.eq_ignore_ascii_case("pretty"));
+    // JSON lines carry no span fields: without an exporter nobody reads spans, so they are
+    // switched off at their call sites (each per-record span then costs one relaxed load).
+    let spans_off = (otel.is_none() && !pretty).then(|| filter_fn(|meta| meta.is_event()));
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(spans_off)
+        .with(otel);
+    let installed = if pretty {
+        registry
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::stdout))
-            .try_init(),
-        // JSON lines carry no span fields, so spans are filtered out of this layer: without an
-        // OTLP exporter nobody records them and the per-record spans cost next to nothing.
-        _ => registry
+            .try_init()
+    } else {
+        // JSON lines carry no span fields, so spans are filtered out of this layer (they still
+        // reach the OTLP exporter when there is one).
+        registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
@@ -67,7 +73,7 @@ fn init(format: Option<&str>, otlp: bool) -> bool {
                     .with_writer(std::io::stdout)
                     .with_filter(filter_fn(|meta| meta.is_event())),
             )
-            .try_init(),
+            .try_init()
     };
     installed.is_ok()
 }
