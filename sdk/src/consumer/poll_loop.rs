@@ -29,7 +29,7 @@ const PARK_FACTOR: usize = 8;
 
 /// Records taken from librdkafka per lock of the loop state (fewer when their bytes fill a
 /// [`FetchBuffer`] batch).
-const DISPATCH_BATCH: usize = 256;
+const DISPATCH_BATCH: usize = 1024;
 
 /// Counters the runtime exposes (read by observability and tests).
 #[derive(Debug, Default)]
@@ -270,6 +270,7 @@ impl LoopState {
             .is_some_and(|p| p.len() >= max_parked)
             && self.paused.insert(tp.clone())
         {
+            tracing::debug!(topic = %tp.0, partition = tp.1, "Handlers are behind; pausing the partition.");
             if let Err(e) = consumer.pause(&tpl_of([&tp])) {
                 tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "Cannot pause partition.");
             }
@@ -310,6 +311,7 @@ impl LoopState {
             .collect();
         for tp in resumed {
             self.paused.remove(&tp);
+            tracing::debug!(topic = %tp.0, partition = tp.1, "Handlers caught up; resuming the partition.");
             if let Err(e) = consumer.resume(&tpl_of([&tp])) {
                 tracing::warn!(topic = %tp.0, partition = tp.1, error = %e, "Cannot resume partition.");
             }

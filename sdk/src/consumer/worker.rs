@@ -132,13 +132,18 @@ async fn lane(
     } else {
         let mut finished = Finished::new(&tp, &acks);
         'batches: while let Some(batch) = rx.recv().await {
+            // One clock read per record: a record's end is the next one's start.
+            let mut now = Instant::now();
             for record in batch {
                 if stop.load(AtomicOrdering::SeqCst) {
                     break 'batches;
                 }
                 let offset = record.offset();
-                match process(&lane, &stop, record, None).await {
-                    Some(took) => finished.push(offset, took),
+                match process(&lane, &stop, record, None, now).await {
+                    Some((took, ended)) => {
+                        finished.push(offset, took);
+                        now = ended;
+                    }
                     None => break 'batches,
                 }
             }
@@ -209,8 +214,10 @@ async fn pipelined(
             };
             let offset = record.offset();
             let started = (lane.handler)(record.clone());
-            running
-                .push(process(lane, stop, record, Some(started)).map(move |done| (offset, done)));
+            running.push(
+                process(lane, stop, record, Some(started), Instant::now())
+                    .map(move |done| (offset, done)),
+            );
         }
         if stopping(lane, stop) {
             // Dropping `running` cancels the unfinished handlers; their records stay
@@ -283,14 +290,16 @@ impl std::ops::Deref for Lane<'_> {
     }
 }
 
-/// Handles one record to the end; returns the handler time, or `None` when it was abandoned
-/// because the worker stopped (the record stays uncommitted and is redelivered).
+/// Handles one record to the end, its first attempt timed from `start`; returns the handler
+/// time and when it ended, or `None` when it was abandoned because the worker stopped (the
+/// record stays uncommitted and is redelivered).
 async fn process(
     p: &Lane<'_>,
     stop: &AtomicBool,
     record: Record,
     first: Option<BoxFuture>,
-) -> Option<Duration> {
+    start: Instant,
+) -> Option<(Duration, Instant)> {
     let span = tracing::info_span!(
         "process",
         otel.name = %format_args!("process {}", record.topic()),
@@ -305,7 +314,7 @@ async fn process(
     if record.header("traceparent").is_some() {
         propagation::continue_trace(&span, record.headers());
     }
-    process_in_span(p, stop, record, first)
+    process_in_span(p, stop, record, first, start)
         .instrument(span)
         .await
 }
@@ -315,7 +324,8 @@ async fn process_in_span(
     stop: &AtomicBool,
     record: Record,
     mut first: Option<BoxFuture>,
-) -> Option<Duration> {
+    start: Instant,
+) -> Option<(Duration, Instant)> {
     let m = &p.metrics;
     let count = |outcome: RecordOutcome| match outcome {
         RecordOutcome::ok => m.ok.inc(),
@@ -324,11 +334,12 @@ async fn process_in_span(
     };
     let mut attempt: u32 = 1;
     let mut took = Duration::ZERO;
+    let mut started = start;
     loop {
-        let started = Instant::now();
         let attempt_future = first.take().unwrap_or_else(|| (p.handler)(record.clone()));
         let outcome = AssertUnwindSafe(attempt_future).catch_unwind().await;
-        let elapsed = started.elapsed();
+        let ended = Instant::now();
+        let elapsed = ended.saturating_duration_since(started);
         took += elapsed;
         m.duration.observe(elapsed.as_secs_f64());
         let error = match outcome {
@@ -341,7 +352,7 @@ async fn process_in_span(
                     "Processed record."
                 );
                 count(RecordOutcome::ok);
-                return Some(took);
+                return Some((took, ended));
             }
             Ok(Err(e)) => e,
             Err(_) => HandlerError::permanent("the handler panicked"),
@@ -359,6 +370,7 @@ async fn process_in_span(
             }
             took += delay;
             attempt += 1;
+            started = Instant::now();
             continue;
         }
         tracing::error!(
@@ -369,7 +381,7 @@ async fn process_in_span(
             return None;
         }
         count(RecordOutcome::dead_lettered);
-        return Some(took);
+        return Some((took, Instant::now()));
     }
 }
 
