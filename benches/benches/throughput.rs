@@ -16,7 +16,7 @@ use kafkadeps_benches::{
     settings, unique,
 };
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

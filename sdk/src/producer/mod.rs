@@ -243,19 +243,21 @@ impl Producer {
     /// Sends `payload` under `key` as they are: no codec, no headers. The cheapest send —
     /// nothing is copied before librdkafka copies the bytes into its queue (a failed send still
     /// hands back an [`OutgoingRecord`] with them).
-    pub async fn send_bytes(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        payload: &[u8],
-    ) -> Result<Delivery, ProduceError> {
+    ///
+    /// (Not an `async fn` only so that its future is the send's own, without a wrapper holding
+    /// the arguments a second time.)
+    pub fn send_bytes<'a>(
+        &'a self,
+        topic: &'a str,
+        key: Option<&'a [u8]>,
+        payload: &'a [u8],
+    ) -> impl Future<Output = Result<Delivery, ProduceError>> + 'a {
         self.send_outgoing(Borrowed {
             topic,
             key,
             payload: Some(payload),
             headers: &[],
         })
-        .await
     }
 
     /// Sends a value of an [`Event`](crate::Event) type to its topic, with its key, in its
@@ -348,8 +350,9 @@ impl Producer {
             return Err(ProduceError::UndeclaredTopic(record.topic().to_owned()));
         };
         // The span lasts from here until it is dropped after the acknowledgement; it need not be
-        // entered around the wait (nothing logs there), which keeps this future small: with
-        // thousands of sends in flight, its size is what the CPU caches see.
+        // entered around the wait (nothing logs there). It and the trace context live in a box,
+        // and only when spans are on: with thousands of sends in flight, the size of this future
+        // is what the CPU caches see.
         let span = tracing::info_span!(
             "send",
             otel.name = %format_args!("send {}", record.topic()),
@@ -360,28 +363,22 @@ impl Producer {
             { attr::PARTITION } = tracing::field::Empty,
             { attr::OFFSET } = tracing::field::Empty,
         );
+        let traced = Traced::start(span);
         // The trace context travels in headers (none without a trace: no allocation).
-        let mut trace = Vec::new();
-        propagation::inject(&span, &mut trace);
+        let trace = traced.as_ref().map_or(&[][..], |t| &t.headers[..]);
         let started = Instant::now();
         let acked = loop {
-            match self
-                .shared
-                .inner
-                .send_result(future_record(&record, &trace))
-            {
-                Ok(delivery) => {
+            match self.enqueue(&record, trace) {
+                Enqueued::Sent(delivery) => {
                     break match delivery.await {
                         Ok(Ok(d)) => Ok(d),
                         Ok(Err((e, _))) => Err(e),
                         Err(_canceled) => Err(KafkaError::Canceled),
                     };
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    // Boxed: the rare wait (with its timer) stays out of every send's future.
-                    Box::pin(self.wait_for_room()).await;
-                }
-                Err((e, _)) => break Err(e),
+                // Boxed: the rare wait (with its timer) stays out of every send's future.
+                Enqueued::Full => Box::pin(self.wait_for_room()).await,
+                Enqueued::Failed(e) => break Err(e),
             }
         };
         if self.shared.waiting.load(Ordering::Relaxed) > 0 {
@@ -389,8 +386,10 @@ impl Producer {
         }
         let result = match acked {
             Ok(d) => {
-                span.record(attr::PARTITION, d.partition);
-                span.record(attr::OFFSET, d.offset);
+                if let Some(t) = &traced {
+                    t.span.record(attr::PARTITION, d.partition);
+                    t.span.record(attr::OFFSET, d.offset);
+                }
                 Ok(Delivery {
                     partition: d.partition,
                     offset: d.offset,
@@ -398,10 +397,12 @@ impl Producer {
             }
             Err(source) => {
                 let mut record = record.into_owned();
-                record
-                    .headers
-                    .retain(|(k, _)| !trace.iter().any(|(t, _)| t == k));
-                record.headers.extend(trace);
+                if let Some(t) = traced {
+                    record
+                        .headers
+                        .retain(|(k, _)| !t.headers.iter().any(|(h, _)| h == k));
+                    record.headers.extend(t.headers);
+                }
                 Err(ProduceError::Delivery {
                     source,
                     record: Box::new(record),
@@ -416,6 +417,16 @@ impl Producer {
         .inc();
         metrics.duration.observe(started.elapsed().as_secs_f64());
         result
+    }
+
+    /// Hands the record to librdkafka. Not async: what `send_result` returns on failure (the
+    /// whole librdkafka record) must not live in the send's future across the wait for room.
+    fn enqueue<R: Outgoing>(&self, record: &R, trace: &[(String, Vec<u8>)]) -> Enqueued {
+        match self.shared.inner.send_result(future_record(record, trace)) {
+            Ok(delivery) => Enqueued::Sent(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Enqueued::Full,
+            Err((e, _)) => Enqueued::Failed(e),
+        }
     }
 
     /// Backpressure: waits until a delivery frees room in the full local queue (the timeout only
@@ -476,5 +487,31 @@ impl Producer {
                 undelivered
             }
         }
+    }
+}
+
+/// What handing a record to librdkafka came to.
+enum Enqueued {
+    Sent(rdkafka::producer::DeliveryFuture),
+    /// The local queue is full: wait for room, then try again.
+    Full,
+    Failed(KafkaError),
+}
+
+/// The span of one send and the trace context it writes into the record's headers.
+struct Traced {
+    span: tracing::Span,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Traced {
+    /// `None` when the span is off (nobody records spans): nothing to carry.
+    fn start(span: tracing::Span) -> Option<Box<Self>> {
+        if span.is_disabled() {
+            return None;
+        }
+        let mut headers = Vec::new();
+        propagation::inject(&span, &mut headers);
+        Some(Box::new(Self { span, headers }))
     }
 }
