@@ -251,7 +251,7 @@ pub(crate) struct LaneMetrics {
     ok: prometheus_client::metrics::counter::Counter,
     retried: prometheus_client::metrics::counter::Counter,
     dead_lettered: prometheus_client::metrics::counter::Counter,
-    duration: prometheus_client::metrics::histogram::Histogram,
+    duration: crate::telemetry::DurationHistogram,
 }
 
 impl LaneMetrics {
@@ -341,7 +341,7 @@ async fn process_in_span(
         let ended = Instant::now();
         let elapsed = ended.saturating_duration_since(started);
         took += elapsed;
-        m.duration.observe(elapsed.as_secs_f64());
+        m.duration.observe(elapsed);
         let error = match outcome {
             Ok(Ok(())) => {
                 tracing::debug!(

@@ -119,7 +119,7 @@ impl ProduceError {
 struct TopicMetrics {
     ok: prometheus_client::metrics::counter::Counter,
     error: prometheus_client::metrics::counter::Counter,
-    duration: prometheus_client::metrics::histogram::Histogram,
+    duration: crate::telemetry::DurationHistogram,
 }
 
 impl TopicMetrics {
@@ -415,7 +415,7 @@ impl Producer {
             &metrics.error
         }
         .inc();
-        metrics.duration.observe(started.elapsed().as_secs_f64());
+        metrics.duration.observe(started.elapsed());
         result
     }
 

@@ -5,11 +5,11 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, OnceLock};
 
+use super::duration_histogram::DurationHistogram;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -130,20 +130,15 @@ pub const METRIC_FAMILIES: &[&str] = &[
     "kafkadeps_build",
 ];
 
-fn seconds_histogram() -> Histogram {
-    // 100 µs .. ~52 s
-    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
-}
-
 /// Every metric kafkadeps exports.
 pub(crate) struct Metrics {
     registry: Registry,
     pub(crate) producer_messages: Family<SendLabels, Counter>,
-    pub(crate) producer_send_duration: Family<TopicLabels, Histogram, fn() -> Histogram>,
+    pub(crate) producer_send_duration: Family<TopicLabels, DurationHistogram>,
     pub(crate) producer_queue: Gauge,
     pub(crate) producer_undelivered: Counter,
     pub(crate) consumer_messages: Family<RecordLabels, Counter>,
-    pub(crate) consumer_handler_duration: Family<TopicLabels, Histogram, fn() -> Histogram>,
+    pub(crate) consumer_handler_duration: Family<TopicLabels, DurationHistogram>,
     pub(crate) consumer_commits: Family<CommitLabels, Counter>,
     pub(crate) consumer_rebalances: Counter,
     pub(crate) consumer_assigned: Gauge,
@@ -169,10 +164,7 @@ impl Metrics {
             "Records sent, by outcome",
             producer_messages.clone(),
         );
-        let producer_send_duration =
-            Family::<TopicLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                seconds_histogram,
-            );
+        let producer_send_duration = Family::<TopicLabels, DurationHistogram>::default();
         registry.register_with_unit(
             "kafkadeps_producer_send_duration",
             "Time from send to acknowledgement by all in-sync replicas",
@@ -197,10 +189,7 @@ impl Metrics {
             "Records handled, by outcome",
             consumer_messages.clone(),
         );
-        let consumer_handler_duration =
-            Family::<TopicLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                seconds_histogram,
-            );
+        let consumer_handler_duration = Family::<TopicLabels, DurationHistogram>::default();
         registry.register_with_unit(
             "kafkadeps_consumer_handler_duration",
             "Time one handler attempt took",
@@ -358,14 +347,14 @@ mod tests {
                 outcome: SendOutcome::error,
             })
             .inc();
-        m.producer_send_duration.get_or_create(&t).observe(0.1);
+        m.producer_send_duration.get_or_create(&t).observe(std::time::Duration::from_millis(100));
         m.consumer_messages
             .get_or_create(&RecordLabels {
                 topic: "t".into(),
                 outcome: RecordOutcome::dead_lettered,
             })
             .inc();
-        m.consumer_handler_duration.get_or_create(&t).observe(0.1);
+        m.consumer_handler_duration.get_or_create(&t).observe(std::time::Duration::from_millis(100));
         m.consumer_commits
             .get_or_create(&CommitLabels {
                 outcome: CommitOutcome::error,
@@ -412,7 +401,7 @@ mod tests {
             .inc();
         m.producer_send_duration
             .get_or_create(&Metrics::topic("t"))
-            .observe(0.01);
+            .observe(std::time::Duration::from_millis(10));
         m.consumer_lag_seconds
             .get_or_create(&Metrics::topic("t"))
             .set(1.5);

@@ -1,6 +1,7 @@
 //! Observability: Prometheus metrics, health, structured logs, OpenTelemetry trace propagation
 //! and consumer lag. See `docs/observability.md`.
 
+mod duration_histogram;
 mod health;
 pub(crate) mod lag;
 pub mod logging;
@@ -9,6 +10,7 @@ pub(crate) mod propagation;
 pub(crate) mod stats;
 mod tracing_export;
 
+pub(crate) use duration_histogram::DurationHistogram;
 pub use health::{ComponentState, Health, Readiness, health};
 pub use metrics::METRIC_FAMILIES;
 pub(crate) use metrics::*;
