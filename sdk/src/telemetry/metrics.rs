@@ -347,14 +347,18 @@ mod tests {
                 outcome: SendOutcome::error,
             })
             .inc();
-        m.producer_send_duration.get_or_create(&t).observe(std::time::Duration::from_millis(100));
+        m.producer_send_duration
+            .get_or_create(&t)
+            .observe(std::time::Duration::from_millis(100));
         m.consumer_messages
             .get_or_create(&RecordLabels {
                 topic: "t".into(),
                 outcome: RecordOutcome::dead_lettered,
             })
             .inc();
-        m.consumer_handler_duration.get_or_create(&t).observe(std::time::Duration::from_millis(100));
+        m.consumer_handler_duration
+            .get_or_create(&t)
+            .observe(std::time::Duration::from_millis(100));
         m.consumer_commits
             .get_or_create(&CommitLabels {
                 outcome: CommitOutcome::error,
