@@ -27,8 +27,7 @@ use crate::telemetry::{
 /// drops librdkafka's prefetched records, so it is kept for sustained backpressure).
 const PARK_FACTOR: usize = 8;
 
-/// Records taken from librdkafka per lock of the loop state (fewer when their bytes fill a
-/// [`FetchBuffer`] batch).
+/// Records taken from librdkafka per lock of the loop state.
 const DISPATCH_BATCH: usize = 1024;
 
 /// Counters the runtime exposes (read by observability and tests).
@@ -566,7 +565,7 @@ pub(crate) fn run(
         let mut batch: Vec<Record> = Vec::new();
         let mut wait = timeout;
         let rebalances = counters.rebalances.load(AtomicOrdering::Relaxed);
-        while fetched.len() < DISPATCH_BATCH && !fetched.is_full() {
+        while fetched.len() < DISPATCH_BATCH {
             let polled = consumer.poll(wait);
             if counters.rebalances.load(AtomicOrdering::Relaxed) != rebalances {
                 let revoked = lock(&ctx.state)

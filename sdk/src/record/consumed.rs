@@ -13,8 +13,8 @@ use crate::codec::{Codec, CodecError};
 ///
 /// Records fetched together are copied out of librdkafka into one shared buffer (at most
 /// 256 KiB, or a single larger record), so a record kept after its handler returned keeps that
-/// buffer alive. To keep a record for long, keep
-/// copies of the parts you need (`record.payload().map(<[u8]>::to_vec)`).
+/// buffer alive. To keep a record for long, keep copies of the parts you need
+/// (`record.payload().map(<[u8]>::to_vec)`).
 #[derive(Clone)]
 pub struct Record {
     batch: Arc<Fetched>,

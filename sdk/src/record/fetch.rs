@@ -7,25 +7,32 @@ use rdkafka::message::{BorrowedHeaders, BorrowedMessage};
 
 use super::consumed::{Fetched, Record};
 
-/// Keys and payloads a batch holds before it should be handed on. This bounds what one record
-/// kept by a handler keeps alive (its batch), at little cost per record: a poll batch of small
-/// records shares one allocation.
-pub(crate) const BATCH_BYTES: usize = 256 * 1024;
+/// Keys and payloads one shared buffer holds before the next record starts another. This bounds
+/// what one record kept by a handler keeps alive (its buffer), at little cost per record: a poll
+/// batch of small records shares one allocation.
+const BATCH_BYTES: usize = 256 * 1024;
 
-/// Collects fetched messages into a batch of [`Record`]s.
+/// Collects fetched messages into [`Record`]s, copying them into shared buffers of up to
+/// [`BATCH_BYTES`] (or one larger record) each, whoever polls and however many records.
 #[derive(Default)]
 pub(crate) struct FetchBuffer {
     /// Topic names shared by every batch (one allocation per topic). Looked up once per
     /// batch and topic, with a fast hasher (topic names are not attacker-chosen).
     names: rustc_hash::FxHashMap<Box<str>, Arc<str>>,
+    /// The buffer being filled.
     batch: Fetched,
-    /// Sizes of the last batch, to allocate the next one at once.
+    /// Records of filled buffers, not taken yet.
+    sealed: Vec<Record>,
+    /// Sizes of the last buffer, to allocate the next one at once.
     last: (usize, usize),
 }
 
 impl FetchBuffer {
     /// Copies `message` into the batch.
     pub(crate) fn push(&mut self, message: &BorrowedMessage<'_>) {
+        if self.batch.bytes.len() >= BATCH_BYTES {
+            self.seal();
+        }
         if self.batch.entries.is_empty() {
             self.batch.entries.reserve(self.last.0);
             self.batch.bytes.reserve(self.last.1);
@@ -40,31 +47,37 @@ impl FetchBuffer {
         );
     }
 
-    /// Records in the batch.
+    /// Records pushed and not taken.
     pub(crate) fn len(&self) -> usize {
-        self.batch.entries.len()
+        self.sealed.len() + self.batch.entries.len()
     }
 
-    /// Whether the batch is empty.
+    /// Whether no record waits to be taken.
     pub(crate) fn is_empty(&self) -> bool {
-        self.batch.entries.is_empty()
+        self.len() == 0
     }
 
-    /// Whether the batch holds [`BATCH_BYTES`] or more and should be handed on.
-    pub(crate) fn is_full(&self) -> bool {
-        self.batch.bytes.len() >= BATCH_BYTES
-    }
-
-    /// The batch's records, in the order they were pushed; the buffer starts a new batch.
+    /// The records pushed since the last call, in order.
     pub(crate) fn take(&mut self) -> Vec<Record> {
-        if self.is_empty() {
-            return Vec::new();
+        self.seal();
+        std::mem::take(&mut self.sealed)
+    }
+
+    /// Closes the buffer being filled; its records join the sealed ones.
+    fn seal(&mut self) {
+        if self.batch.entries.is_empty() {
+            return;
         }
         self.last = (
             self.batch.entries.len(),
             self.batch.bytes.len().min(BATCH_BYTES),
         );
-        std::mem::take(&mut self.batch).into_records()
+        let records = std::mem::take(&mut self.batch).into_records();
+        if self.sealed.is_empty() {
+            self.sealed = records;
+        } else {
+            self.sealed.extend(records);
+        }
     }
 
     /// The index of `topic` in the batch's topic list, adding it when new.
