@@ -59,6 +59,38 @@ async fn hundred_thousand_keyed_records_exactly_once_in_key_order() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_local_queue_makes_sends_wait_in_line_and_keeps_their_order() {
+    let topic = unique("rt-full-queue");
+    const ROOM: usize = 10;
+    const SENDS: usize = 2_000;
+    let kafka = start_kafka(&[
+        ("KAFKA_APP", "rt-full-queue"),
+        ("KAFKA_PRODUCES", &format!("{topic}(partitions=1)")),
+        ("KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES", &ROOM.to_string()),
+    ])
+    .await;
+    let p = kafka.producer();
+    // Every send is made before any is awaited: the first ROOM go to librdkafka, the rest wait
+    // in their futures (the caller's memory), not in an unbounded buffer.
+    let sends: Vec<_> = (0..SENDS)
+        .map(|i| p.send_bytes(&topic, Some(b"one-key"), i.to_string().as_bytes()))
+        .collect();
+    assert!(p.in_flight() <= ROOM, "queued: {}", p.in_flight());
+    let waiting = format!("{:?}", sends[SENDS - 1]);
+    assert!(waiting.contains("waiting for room"), "{waiting}");
+    for (i, sent) in futures::future::join_all(sends).await.into_iter().enumerate() {
+        sent.unwrap_or_else(|e| panic!("send {i}: {e}"));
+    }
+    let mut records = read_all(&topic, SENDS, Duration::from_secs(120)).await;
+    records.sort_by_key(|r| r.offset);
+    let seqs: Vec<usize> = records
+        .iter()
+        .map(|r| r.payload.parse().expect("seq"))
+        .collect();
+    assert_eq!(seqs, (0..SENDS).collect::<Vec<_>>(), "each once, in call order");
+}
+
 #[tokio::test]
 async fn undeclared_topics_are_refused_before_sending() {
     let topic = unique("rt-declared");

@@ -1,11 +1,13 @@
 //! The durable, idempotent producer: `acks=all`, idempotence, bounded in-flight sends with
 //! backpressure, sends only to declared topics, nothing dropped silently.
 
+mod hand_over;
 mod outgoing;
+mod send_future;
 mod transactional;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -14,16 +16,18 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+pub use send_future::SendFuture;
 pub use transactional::{TransactionalProducer, Transform};
 
 use crate::codec::{Codec, CodecError, Json};
 use crate::config::Settings;
 use crate::connection::{Role, client_config};
 use crate::record::OutgoingRecord;
-use crate::telemetry::propagation::{self, attr};
+use crate::telemetry::propagation::attr;
 use crate::telemetry::stats::ProducerTelemetry;
 use crate::telemetry::{Metrics, SendLabels, SendOutcome, metrics};
-use outgoing::{Borrowed, Outgoing, future_record};
+use outgoing::{Borrowed, Outgoing};
+use send_future::Traced;
 
 /// The durable producer defaults, applied before `KAFKA_CLIENT_*` properties.
 ///
@@ -117,6 +121,7 @@ impl ProduceError {
 
 /// Metric handles of one declared topic, resolved once (no label allocation per send).
 struct TopicMetrics {
+    topic: Box<str>,
     ok: prometheus_client::metrics::counter::Counter,
     error: prometheus_client::metrics::counter::Counter,
     duration: crate::telemetry::DurationHistogram,
@@ -134,6 +139,7 @@ impl TopicMetrics {
                 .clone()
         };
         Self {
+            topic: topic.into(),
             ok: counter(SendOutcome::ok),
             error: counter(SendOutcome::error),
             duration: m
@@ -148,8 +154,11 @@ pub(crate) struct Shared {
     pub(crate) inner: FutureProducer<ProducerTelemetry>,
     /// The topics this producer may write, with their metric handles: one lookup per send.
     declared: FxHashMap<Box<str>, TopicMetrics>,
-    /// Senders waiting for room in a full local queue.
+    /// Senders waiting in line for room in a full local queue.
     waiting: AtomicUsize,
+    /// The line: taken in turn (tokio's mutex is fair) by senders waiting for room.
+    turn: tokio::sync::Mutex<()>,
+    /// Signalled when a send completes while senders wait.
     delivered: Notify,
 }
 
@@ -191,68 +200,70 @@ impl Producer {
                 inner,
                 declared,
                 waiting: AtomicUsize::new(0),
+                turn: tokio::sync::Mutex::new(()),
                 delivered: Notify::new(),
             }),
         })
     }
 
+    // Every send hands its record to librdkafka when it is called and returns a [`SendFuture`]
+    // that borrows nothing of the caller's: sends are enqueued in the order they are made (so
+    // records of one key keep it), and the caller's key and payload may go at once.
+
     /// Sends `value` encoded as JSON under `key`; resolves once all in-sync replicas have it.
-    pub async fn send<V: Serialize>(
+    ///
+    /// The record is encoded and handed to librdkafka now; the returned future waits for the
+    /// acknowledgement (see [`SendFuture`]).
+    pub fn send<V: Serialize>(
         &self,
         topic: &str,
         key: impl AsRef<[u8]>,
         value: &V,
-    ) -> Result<Delivery, ProduceError> {
-        let payload = serde_json::to_vec(value).map_err(|e| ProduceError::Encode {
-            topic: topic.to_owned(),
-            source: CodecError::Encode {
-                format: "JSON",
-                source: Box::new(e),
-            },
-        })?;
-        self.send_outgoing(Borrowed {
-            topic,
-            key: Some(key.as_ref()),
-            payload: Some(&payload),
-            headers: &[("content-type", b"application/json")],
-        })
-        .await
+    ) -> SendFuture<'_> {
+        match serde_json::to_vec(value) {
+            Ok(payload) => self.start(Borrowed {
+                topic,
+                key: Some(key.as_ref()),
+                payload: Some(&payload),
+                headers: &[("content-type", b"application/json")],
+            }),
+            Err(e) => SendFuture::failed(ProduceError::Encode {
+                topic: topic.to_owned(),
+                source: CodecError::Encode {
+                    format: "JSON",
+                    source: Box::new(e),
+                },
+            }),
+        }
     }
 
-    /// Sends `value` encoded with `codec`.
-    pub async fn send_with<V, C: Codec<V>>(
+    /// Sends `value` encoded with `codec` (encoded and handed over now, like [`Producer::send`]).
+    pub fn send_with<V, C: Codec<V>>(
         &self,
         topic: &str,
         key: impl AsRef<[u8]>,
         value: &V,
         codec: &C,
-    ) -> Result<Delivery, ProduceError> {
-        let payload = codec.encode(value).map_err(|source| ProduceError::Encode {
-            topic: topic.to_owned(),
-            source,
-        })?;
-        self.send_outgoing(Borrowed {
-            topic,
-            key: Some(key.as_ref()),
-            payload: Some(&payload),
-            headers: &[("content-type", codec.content_type().as_bytes())],
-        })
-        .await
+    ) -> SendFuture<'_> {
+        match codec.encode(value) {
+            Ok(payload) => self.start(Borrowed {
+                topic,
+                key: Some(key.as_ref()),
+                payload: Some(&payload),
+                headers: &[("content-type", codec.content_type().as_bytes())],
+            }),
+            Err(source) => SendFuture::failed(ProduceError::Encode {
+                topic: topic.to_owned(),
+                source,
+            }),
+        }
     }
 
-    /// Sends `payload` under `key` as they are: no codec, no headers. The cheapest send —
-    /// nothing is copied before librdkafka copies the bytes into its queue (a failed send still
-    /// hands back an [`OutgoingRecord`] with them).
-    ///
-    /// (Not an `async fn` only so that its future is the send's own, without a wrapper holding
-    /// the arguments a second time.)
-    pub fn send_bytes<'a>(
-        &'a self,
-        topic: &'a str,
-        key: Option<&'a [u8]>,
-        payload: &'a [u8],
-    ) -> impl Future<Output = Result<Delivery, ProduceError>> + 'a {
-        self.send_outgoing(Borrowed {
+    /// Sends `payload` under `key` as they are: no codec, no headers. The cheapest send:
+    /// librdkafka copies the bytes into its queue now, nothing else copies them (a failed send
+    /// still hands back an [`OutgoingRecord`] with them).
+    pub fn send_bytes(&self, topic: &str, key: Option<&[u8]>, payload: &[u8]) -> SendFuture<'_> {
+        self.start(Borrowed {
             topic,
             key,
             payload: Some(payload),
@@ -261,77 +272,31 @@ impl Producer {
     }
 
     /// Sends a value of an [`Event`](crate::Event) type to its topic, with its key, in its
-    /// format (JSON, or a binary-mode CloudEvent with its `type` and `source`).
-    pub async fn publish<E: crate::Event>(&self, event: &E) -> Result<Delivery, ProduceError> {
-        let topic = E::TOPIC;
-        let encode = |source| ProduceError::Encode {
-            topic: topic.to_owned(),
-            source,
-        };
-        let json = serde_json::to_value(event).map_err(|e| {
-            encode(CodecError::Encode {
-                format: "JSON",
-                source: Box::new(e),
-            })
-        })?;
-        let key = event.key();
-        let record = match E::FORMAT {
-            crate::EventFormat::Json => {
-                let mut r = OutgoingRecord::new(topic)
-                    .payload(serde_json::to_vec(&json).map_err(|e| {
-                        encode(CodecError::Encode {
-                            format: "JSON",
-                            source: Box::new(e),
-                        })
-                    })?)
-                    .header("content-type", "application/json");
-                if let Some(k) = key {
-                    r = r.key(k);
-                }
-                r
-            }
-            #[cfg(feature = "cloudevents")]
-            crate::EventFormat::CloudEvents => {
-                use crate::codec::cloudevents as ce;
-                let mut e = ce::event(
-                    E::CE_SOURCE.unwrap_or_default(),
-                    E::CE_TYPE.unwrap_or_default(),
-                    json,
-                )
-                .map_err(encode)?;
-                if let Some(k) = key {
-                    e.set_extension(ce::PARTITION_KEY, k);
-                }
-                ce::to_record(topic, e, ce::Mode::Binary).map_err(encode)?
-            }
-            #[cfg(not(feature = "cloudevents"))]
-            crate::EventFormat::CloudEvents => {
-                return Err(encode(CodecError::Encode {
-                    format: "CloudEvents",
-                    source: "kafkadeps was built without the `cloudevents` feature".into(),
-                }));
-            }
-        };
-        self.send_record(record).await
+    /// format (JSON, or a binary-mode CloudEvent with its `type` and `source`); encoded and
+    /// handed over now.
+    pub fn publish<E: crate::Event>(&self, event: &E) -> SendFuture<'_> {
+        match event_record(event) {
+            Ok(record) => self.start(record),
+            Err(e) => SendFuture::failed(e),
+        }
     }
 
     /// Sends a CloudEvent in `mode`; `id` and `time` are filled when absent, the
-    /// `partitionkey` extension becomes the key.
+    /// `partitionkey` extension becomes the key. Encoded and handed over now.
     #[cfg(feature = "cloudevents")]
-    pub async fn send_event(
+    pub fn send_event(
         &self,
         topic: &str,
         event: ::cloudevents::Event,
         mode: crate::codec::cloudevents::Mode,
-    ) -> Result<Delivery, ProduceError> {
-        let record =
-            crate::codec::cloudevents::to_record(topic, event, mode).map_err(|source| {
-                ProduceError::Encode {
-                    topic: topic.to_owned(),
-                    source,
-                }
-            })?;
-        self.send_record(record).await
+    ) -> SendFuture<'_> {
+        match crate::codec::cloudevents::to_record(topic, event, mode) {
+            Ok(record) => self.start(record),
+            Err(source) => SendFuture::failed(ProduceError::Encode {
+                topic: topic.to_owned(),
+                source,
+            }),
+        }
     }
 
     /// The JSON codec, for symmetry with [`Producer::send_with`].
@@ -339,20 +304,23 @@ impl Producer {
         Json
     }
 
-    /// Sends a fully built record. Waits (without spinning) while the local queue is full.
-    /// Runs in a `send {topic}` span whose trace context travels in the record's headers.
-    pub async fn send_record(&self, record: OutgoingRecord) -> Result<Delivery, ProduceError> {
-        self.send_outgoing(record).await
+    /// Sends a fully built record: handed to librdkafka now, or, while the local queue is full,
+    /// kept in the returned future until there is room (waiting, without spinning, in line
+    /// behind earlier sends). Runs in a `send {topic}` span whose trace context travels in the
+    /// record's headers.
+    pub fn send_record(&self, record: OutgoingRecord) -> SendFuture<'_> {
+        self.start(record)
     }
 
-    async fn send_outgoing<R: Outgoing>(&self, record: R) -> Result<Delivery, ProduceError> {
+    /// Hands `record` to librdkafka now (or puts it in line for room) and returns the wait for
+    /// its acknowledgement. The `send {topic}` span lasts until the acknowledgement; its trace
+    /// context travels in the record's headers.
+    fn start<R: Outgoing>(&self, record: R) -> SendFuture<'_> {
         let Some(metrics) = self.shared.declared.get(record.topic()) else {
-            return Err(ProduceError::UndeclaredTopic(record.topic().to_owned()));
+            return SendFuture::failed(ProduceError::UndeclaredTopic(record.topic().to_owned()));
         };
-        // The span lasts from here until it is dropped after the acknowledgement; it need not be
-        // entered around the wait (nothing logs there). It and the trace context live in a box,
-        // and only when spans are on: with thousands of sends in flight, the size of this future
-        // is what the CPU caches see.
+        // The span need not be entered (nothing logs while the send waits). It and the trace
+        // context live in a box, and only when spans are on.
         let span = tracing::info_span!(
             "send",
             otel.name = %format_args!("send {}", record.topic()),
@@ -367,75 +335,9 @@ impl Producer {
         // The trace context travels in headers (none without a trace: no allocation).
         let trace = traced.as_ref().map_or(&[][..], |t| &t.headers[..]);
         let started = Instant::now();
-        let acked = loop {
-            match self.enqueue(&record, trace) {
-                Enqueued::Sent(delivery) => {
-                    break match delivery.await {
-                        Ok(Ok(d)) => Ok(d),
-                        Ok(Err((e, _))) => Err(e),
-                        Err(_canceled) => Err(KafkaError::Canceled),
-                    };
-                }
-                // Boxed: the rare wait (with its timer) stays out of every send's future.
-                Enqueued::Full => Box::pin(self.wait_for_room()).await,
-                Enqueued::Failed(e) => break Err(e),
-            }
-        };
-        if self.shared.waiting.load(Ordering::Relaxed) > 0 {
-            self.shared.delivered.notify_waiters();
-        }
-        let result = match acked {
-            Ok(d) => {
-                if let Some(t) = &traced {
-                    t.span.record(attr::PARTITION, d.partition);
-                    t.span.record(attr::OFFSET, d.offset);
-                }
-                Ok(Delivery {
-                    partition: d.partition,
-                    offset: d.offset,
-                })
-            }
-            Err(source) => {
-                let mut record = record.into_owned();
-                if let Some(t) = traced {
-                    record
-                        .headers
-                        .retain(|(k, _)| !t.headers.iter().any(|(h, _)| h == k));
-                    record.headers.extend(t.headers);
-                }
-                Err(ProduceError::Delivery {
-                    source,
-                    record: Box::new(record),
-                })
-            }
-        };
-        if result.is_ok() {
-            &metrics.ok
-        } else {
-            &metrics.error
-        }
-        .inc();
-        metrics.duration.observe(started.elapsed());
-        result
-    }
-
-    /// Hands the record to librdkafka. Not async: what `send_result` returns on failure (the
-    /// whole librdkafka record) must not live in the send's future across the wait for room.
-    fn enqueue<R: Outgoing>(&self, record: &R, trace: &[(String, Vec<u8>)]) -> Enqueued {
-        match self.shared.inner.send_result(future_record(record, trace)) {
-            Ok(delivery) => Enqueued::Sent(delivery),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Enqueued::Full,
-            Err((e, _)) => Enqueued::Failed(e),
-        }
-    }
-
-    /// Backpressure: waits until a delivery frees room in the full local queue (the timeout only
-    /// guards against room freed by a producer clone this process does not see).
-    async fn wait_for_room(&self) {
-        self.shared.waiting.fetch_add(1, Ordering::SeqCst);
-        let _ = tokio::time::timeout(Duration::from_millis(100), self.shared.delivered.notified())
-            .await;
-        self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
+        let partition = record.partition();
+        let wait = self.shared.hand_over(record, trace);
+        SendFuture::pending(&self.shared, metrics, started, traced, partition, wait)
     }
 
     /// Waits until the producer has fetched cluster metadata (it is connected).
@@ -490,28 +392,53 @@ impl Producer {
     }
 }
 
-/// What handing a record to librdkafka came to.
-enum Enqueued {
-    Sent(rdkafka::producer::DeliveryFuture),
-    /// The local queue is full: wait for room, then try again.
-    Full,
-    Failed(KafkaError),
-}
-
-/// The span of one send and the trace context it writes into the record's headers.
-struct Traced {
-    span: tracing::Span,
-    headers: Vec<(String, Vec<u8>)>,
-}
-
-impl Traced {
-    /// `None` when the span is off (nobody records spans): nothing to carry.
-    fn start(span: tracing::Span) -> Option<Box<Self>> {
-        if span.is_disabled() {
-            return None;
+/// The record of an [`Event`](crate::Event) value: its topic, key and format.
+fn event_record<E: crate::Event>(event: &E) -> Result<OutgoingRecord, ProduceError> {
+    let topic = E::TOPIC;
+    let encode = |source| ProduceError::Encode {
+        topic: topic.to_owned(),
+        source,
+    };
+    let json = serde_json::to_value(event).map_err(|e| {
+        encode(CodecError::Encode {
+            format: "JSON",
+            source: Box::new(e),
+        })
+    })?;
+    let key = event.key();
+    match E::FORMAT {
+        crate::EventFormat::Json => {
+            let mut r = OutgoingRecord::new(topic)
+                .payload(serde_json::to_vec(&json).map_err(|e| {
+                    encode(CodecError::Encode {
+                        format: "JSON",
+                        source: Box::new(e),
+                    })
+                })?)
+                .header("content-type", "application/json");
+            if let Some(k) = key {
+                r = r.key(k);
+            }
+            Ok(r)
         }
-        let mut headers = Vec::new();
-        propagation::inject(&span, &mut headers);
-        Some(Box::new(Self { span, headers }))
+        #[cfg(feature = "cloudevents")]
+        crate::EventFormat::CloudEvents => {
+            use crate::codec::cloudevents as ce;
+            let mut e = ce::event(
+                E::CE_SOURCE.unwrap_or_default(),
+                E::CE_TYPE.unwrap_or_default(),
+                json,
+            )
+            .map_err(encode)?;
+            if let Some(k) = key {
+                e.set_extension(ce::PARTITION_KEY, k);
+            }
+            ce::to_record(topic, e, ce::Mode::Binary).map_err(encode)
+        }
+        #[cfg(not(feature = "cloudevents"))]
+        crate::EventFormat::CloudEvents => Err(encode(CodecError::Encode {
+            format: "CloudEvents",
+            source: "kafkadeps was built without the `cloudevents` feature".into(),
+        })),
     }
 }
