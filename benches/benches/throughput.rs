@@ -6,14 +6,15 @@
 //! scripts/kafka.sh up && cargo bench -p kafkadeps-benches --bench throughput
 //! ```
 //!
-//! Prints msgs/s for each side and the kafkadeps/raw ratio (median of the rounds). The consumer
-//! is read twice: `consumer` takes the first n records (a burst librdkafka has mostly prefetched,
-//! so the figure is client CPU per record), `consumer*` the whole topic (steady state, fetching
-//! included).
+//! Prints msgs/s for each side and the kafkadeps/raw ratio (median of the rounds). The producer
+//! rounds fill the topic; the consumer then reads all of it, from the first record to the last
+//! (a backlog of 1–2 million records: fetching from the brokers included, as a service working
+//! through a backlog sees it). Also printed: the process's CPU time per consumed record for each
+//! side, which is what the consumer runtime costs beyond raw rdkafka when CPU, not Kafka, is short.
 
 use kafkadeps_benches::{
-    bootstrap, consume_kafkadeps, consume_raw, produce_kafkadeps, produce_raw, raw_producer,
-    settings, unique,
+    Consumed, bootstrap, consume_kafkadeps, consume_raw, produce_kafkadeps, produce_raw,
+    raw_producer, settings, unique,
 };
 
 const ROUNDS: usize = 5;
@@ -48,8 +49,8 @@ async fn main() {
         let producer = kafka.producer();
         let raw = raw_producer().await;
         let (mut r, mut k) = (Vec::new(), Vec::new());
-        let rounds = if only == "consumer" { 1 } else { ROUNDS };
-        for round in 0..rounds {
+        // Every round runs even with BENCH_ONLY=consumer: they fill the topic the consumer reads.
+        for round in 0..ROUNDS {
             // Alternate who goes first so neither side always gets the warm broker.
             if round % 2 == 0 {
                 r.push(produce_raw(&raw, &topic, n, &payload).await);
@@ -73,41 +74,55 @@ async fn main() {
         if only == "producer" {
             continue;
         }
-
-        // The topic now holds 2 * rounds * n records. Two readings: the first n records (a
-        // burst librdkafka has mostly prefetched: client CPU per record), and the whole topic
-        // (steady state: fetching from the brokers included, as a service consuming a backlog).
-        let total = 2 * rounds * n;
-        for (side, count) in [("consumer", n), ("consumer*", total)] {
-            let (r, k) = consume_rounds(&topic, count).await;
-            println!(
-                "{:<10} {:>5}B {:>14.0} {:>14.0} {:>8.3}",
-                side,
-                size,
-                r,
-                k,
-                k / r
-            );
-        }
+        // The topic now holds 2 * ROUNDS * n records: read all of them.
+        let total = 2 * ROUNDS * n;
+        let (r, k) = consume_rounds(&topic, total).await;
+        let rate = |c: &[Consumed]| median(c.iter().map(|c| c.per_second).collect());
+        let cpu = |c: &[Consumed]| median(c.iter().map(|c| c.cpu_per_record_us(total)).collect());
+        println!(
+            "{:<10} {:>5}B {:>14.0} {:>14.0} {:>8.3}",
+            "consumer",
+            size,
+            rate(&r),
+            rate(&k),
+            rate(&k) / rate(&r)
+        );
+        println!(
+            "{:<10} {:>5}B {:>12.2}µs {:>12.2}µs {:>8.3}",
+            "cpu/record",
+            size,
+            cpu(&r),
+            cpu(&k),
+            cpu(&k) / cpu(&r)
+        );
     }
-    println!("consumer: the first n records (prefetched burst); consumer*: the whole topic");
+    println!("cpu/record: process CPU time (all threads) per consumed record, raw and kafkadeps");
 }
 
-/// Medians of `ROUNDS` reads of `count` records from the start of `topic`, each side with a new
-/// group, raw first.
-async fn consume_rounds(topic: &str, count: usize) -> (f64, f64) {
+/// `ROUNDS` reads of `count` records from the start of `topic` by each side, each with a new
+/// group, alternating which side goes first.
+async fn consume_rounds(topic: &str, count: usize) -> (Vec<Consumed>, Vec<Consumed>) {
     let (mut r, mut k) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        let t = topic.to_owned();
-        r.push(
+    for round in 0..ROUNDS {
+        let raw = async {
+            let t = topic.to_owned();
             tokio::task::spawn_blocking(move || consume_raw(&t, count))
                 .await
-                .expect("raw"),
-        );
-        let kafka = kafkadeps::Kafka::start(settings(topic, &unique("kd-group")))
-            .await
-            .expect("kafkadeps");
-        k.push(consume_kafkadeps(&kafka, count).await);
+                .expect("raw")
+        };
+        let kafkadeps = async {
+            let kafka = kafkadeps::Kafka::start(settings(topic, &unique("kd-group")))
+                .await
+                .expect("kafkadeps");
+            consume_kafkadeps(&kafka, count).await
+        };
+        if round % 2 == 0 {
+            r.push(raw.await);
+            k.push(kafkadeps.await);
+        } else {
+            k.push(kafkadeps.await);
+            r.push(raw.await);
+        }
     }
-    (median(r), median(k))
+    (r, k)
 }

@@ -67,7 +67,10 @@ async fn a_full_local_queue_makes_sends_wait_in_line_and_keeps_their_order() {
     let kafka = start_kafka(&[
         ("KAFKA_APP", "rt-full-queue"),
         ("KAFKA_PRODUCES", &format!("{topic}(partitions=1)")),
-        ("KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES", &ROOM.to_string()),
+        (
+            "KAFKA_CLIENT_QUEUE_BUFFERING_MAX_MESSAGES",
+            &ROOM.to_string(),
+        ),
     ])
     .await;
     let p = kafka.producer();
@@ -79,7 +82,11 @@ async fn a_full_local_queue_makes_sends_wait_in_line_and_keeps_their_order() {
     assert!(p.in_flight() <= ROOM, "queued: {}", p.in_flight());
     let waiting = format!("{:?}", sends[SENDS - 1]);
     assert!(waiting.contains("waiting for room"), "{waiting}");
-    for (i, sent) in futures::future::join_all(sends).await.into_iter().enumerate() {
+    for (i, sent) in futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .enumerate()
+    {
         sent.unwrap_or_else(|e| panic!("send {i}: {e}"));
     }
     let mut records = read_all(&topic, SENDS, Duration::from_secs(120)).await;
@@ -88,7 +95,11 @@ async fn a_full_local_queue_makes_sends_wait_in_line_and_keeps_their_order() {
         .iter()
         .map(|r| r.payload.parse().expect("seq"))
         .collect();
-    assert_eq!(seqs, (0..SENDS).collect::<Vec<_>>(), "each once, in call order");
+    assert_eq!(
+        seqs,
+        (0..SENDS).collect::<Vec<_>>(),
+        "each once, in call order"
+    );
 }
 
 #[tokio::test]

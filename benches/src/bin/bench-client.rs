@@ -52,8 +52,13 @@ async fn main() {
             tokio::task::spawn_blocking(move || consume_raw(&t, n))
                 .await
                 .expect("raw")
+                .per_second
         }
-        ("consume", "kafkadeps") => consume_kafkadeps(&start(&arg(2)).await, num(3)).await,
+        ("consume", "kafkadeps") => {
+            consume_kafkadeps(&start(&arg(2)).await, num(3))
+                .await
+                .per_second
+        }
         _ => {
             eprintln!(
                 "usage: bench-client fill TOPIC N SIZE | produce raw|kafkadeps TOPIC N SIZE | consume raw|kafkadeps TOPIC N"

@@ -38,7 +38,7 @@ use crate::record::Record;
 use crate::telemetry::{ComponentState, health};
 use poll_loop::{Counters, LoopState, RuntimeContext};
 use shutdown::Shutdown;
-use worker::{DynHandler, Processing};
+use worker::Processing;
 
 /// The durable consumer defaults, applied before `KAFKA_CLIENT_*` properties.
 pub const DURABLE_CONSUMER: &[(&str, &str)] = &[
@@ -200,7 +200,6 @@ impl ConsumerBuilder {
         if self.topics.is_empty() {
             return Err(ConsumeError::NothingToConsume);
         }
-        let handler: DynHandler = Arc::new(move |r| Box::pin(handler(r)));
         let shutting_down = Arc::new(AtomicBool::new(false));
         let processing = Arc::new(Processing {
             handler,

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::ConsumeError;
 use super::tracker::PartitionTracker;
-use super::worker::{Ack, Processing, Tp, WorkerHandle};
+use super::worker::{Ack, Tp, WorkerHandle, Workers};
 use crate::record::{FetchBuffer, Record};
 use crate::telemetry::lag::EndSamples;
 use crate::telemetry::{
@@ -78,7 +78,7 @@ pub(crate) struct LoopState {
     stopping: HashMap<Tp, usize>,
     acks: std_mpsc::Receiver<Ack>,
     acks_tx: std_mpsc::Sender<Ack>,
-    processing: Arc<Processing>,
+    processing: Arc<dyn Workers>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -155,7 +155,7 @@ fn tpl_of<'a>(tps: impl IntoIterator<Item = &'a Tp>) -> TopicPartitionList {
 }
 
 impl LoopState {
-    pub(crate) fn new(processing: Arc<Processing>, runtime: tokio::runtime::Handle) -> Self {
+    pub(crate) fn new(processing: Arc<dyn Workers>, runtime: tokio::runtime::Handle) -> Self {
         let (acks_tx, acks) = std_mpsc::channel();
         Self {
             workers: HashMap::new(),
@@ -214,9 +214,11 @@ impl LoopState {
         let mut run: Vec<Record> = Vec::new();
         let mut tp: Option<Tp> = None;
         for record in batch {
-            let same = tp
-                .as_ref()
-                .is_some_and(|(t, p)| &**t == record.topic() && *p == record.partition());
+            // Records of one poll share their topic's name: a pointer comparison mostly.
+            let same = tp.as_ref().is_some_and(|(t, p)| {
+                *p == record.partition()
+                    && (Arc::ptr_eq(t, record.topic_arc()) || &**t == record.topic())
+            });
             if !same {
                 if let Some(tp) = tp.take() {
                     self.dispatch_run(tp, std::mem::take(&mut run), consumer);
@@ -242,12 +244,7 @@ impl LoopState {
             tracker.dispatched(r.offset());
         }
         let worker = self.workers.entry(tp.clone()).or_insert_with(|| {
-            WorkerHandle::spawn(
-                &self.runtime,
-                tp.clone(),
-                Arc::clone(&self.processing),
-                self.acks_tx.clone(),
-            )
+            Arc::clone(&self.processing).spawn(&self.runtime, tp.clone(), self.acks_tx.clone())
         });
         let refused = match self.overflow.get_mut(&tp) {
             Some(parked) => {
@@ -262,7 +259,7 @@ impl LoopState {
                 parked.push_front(record);
             }
         }
-        let max_parked = self.processing.options.queue_per_lane * PARK_FACTOR;
+        let max_parked = self.processing.options().queue_per_lane * PARK_FACTOR;
         if self
             .overflow
             .get(&tp)
@@ -297,7 +294,7 @@ impl LoopState {
             }
         }
         self.overflow.retain(|_, parked| !parked.is_empty());
-        let resume_below = self.processing.options.queue_per_lane * PARK_FACTOR / 2;
+        let resume_below = self.processing.options().queue_per_lane * PARK_FACTOR / 2;
         let resumed: Vec<Tp> = self
             .paused
             .iter()
@@ -418,7 +415,7 @@ impl LoopState {
         lost: bool,
         counters: &Counters,
     ) {
-        let timeout = self.processing.options.revoke_timeout;
+        let timeout = self.processing.options().revoke_timeout;
         self.stop_and_wait(tps, timeout);
         if lost {
             tracing::warn!(
@@ -527,12 +524,12 @@ pub(crate) fn run(
             return Ok(());
         };
         (
-            state.processing.options.commit_interval,
-            state.processing.options.shutdown_grace,
+            state.processing.options().commit_interval,
+            state.processing.options().shutdown_grace,
         )
     };
     let heartbeat = health().heartbeat(&ctx.component);
-    let mut fetched = FetchBuffer::default();
+    let mut fetched = FetchBuffer::for_subscription(topics);
     let mut last_commit = Instant::now();
     let mut failure = None;
     while !shutdown.load(AtomicOrdering::SeqCst) {

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::mpsc as std_mpsc;
@@ -43,13 +42,40 @@ pub(crate) enum Ack {
     LaneDone(Tp),
 }
 
-pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
-/// The user's handler, type-erased.
-pub(crate) type DynHandler = Arc<dyn Fn(Record) -> BoxFuture + Send + Sync>;
+/// The user's handler. Workers are generic over it, so calling it costs what calling the
+/// closure costs: no box per record, no dynamic call.
+pub(crate) trait Handler: Send + Sync + 'static {
+    type Future: Future<Output = Result<(), HandlerError>> + Send + 'static;
+    fn call(&self, record: Record) -> Self::Future;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Record) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    type Future = Fut;
+    fn call(&self, record: Record) -> Fut {
+        self(record)
+    }
+}
+
+/// What the poll loop needs of the processing side, whatever the handler's type: its options,
+/// and workers for new partitions.
+pub(crate) trait Workers: Send + Sync {
+    fn options(&self) -> &ConsumerOptions;
+    /// Starts the lanes of one partition's worker.
+    fn spawn(
+        self: Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        tp: Tp,
+        acks: std_mpsc::Sender<Ack>,
+    ) -> WorkerHandle;
+}
 
 /// Everything a worker needs, shared by all workers of one consumer.
-pub(crate) struct Processing {
-    pub(crate) handler: DynHandler,
+pub(crate) struct Processing<H> {
+    pub(crate) handler: H,
     pub(crate) dlq: Producer,
     pub(crate) group: String,
     pub(crate) options: ConsumerOptions,
@@ -64,14 +90,18 @@ pub(crate) struct WorkerHandle {
     pub(crate) tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl WorkerHandle {
-    /// Starts the lanes of one partition's worker.
-    pub(crate) fn spawn(
+impl<H: Handler> Workers for Processing<H> {
+    fn options(&self) -> &ConsumerOptions {
+        &self.options
+    }
+
+    fn spawn(
+        self: Arc<Self>,
         runtime: &tokio::runtime::Handle,
         tp: Tp,
-        processing: Arc<Processing>,
         acks: std_mpsc::Sender<Ack>,
-    ) -> Self {
+    ) -> WorkerHandle {
+        let processing = self;
         let lanes = processing.options.lanes();
         let stop = Arc::new(AtomicBool::new(false));
         let mut senders = Vec::with_capacity(lanes);
@@ -87,13 +117,15 @@ impl WorkerHandle {
                 acks.clone(),
             )));
         }
-        Self {
+        WorkerHandle {
             lanes: senders,
             stop,
             tasks,
         }
     }
+}
 
+impl WorkerHandle {
     /// The lane a record goes to: by key hash in per-key mode, the only lane otherwise.
     pub(crate) fn lane_of(&self, record: &Record) -> usize {
         if self.lanes.len() == 1 {
@@ -116,10 +148,10 @@ impl WorkerHandle {
     }
 }
 
-async fn lane(
+async fn lane<H: Handler>(
     tp: Tp,
     mut rx: mpsc::Receiver<Batch>,
-    p: Arc<Processing>,
+    p: Arc<Processing<H>>,
     stop: Arc<AtomicBool>,
     acks: std_mpsc::Sender<Ack>,
 ) {
@@ -194,8 +226,8 @@ impl<'a> Finished<'a> {
 /// [`Ordering::Pipelined`](super::Ordering::Pipelined): starts each handler in offset order
 /// (its synchronous part runs before the next record's), keeps up to `window` running, and
 /// cancels the unfinished ones when the worker stops.
-async fn pipelined(
-    lane: &Lane<'_>,
+async fn pipelined<H: Handler>(
+    lane: &Lane<'_, H>,
     tp: &Tp,
     mut rx: mpsc::Receiver<Batch>,
     stop: &AtomicBool,
@@ -213,7 +245,7 @@ async fn pipelined(
                 break;
             };
             let offset = record.offset();
-            let started = (lane.handler)(record.clone());
+            let started = lane.handler.call(record.clone());
             running.push(
                 process(lane, stop, record, Some(started), Instant::now())
                     .map(move |done| (offset, done)),
@@ -242,7 +274,7 @@ async fn pipelined(
 /// How often a pipelined lane looks at the stop flags while handlers wait.
 const STOP_CHECK: Duration = Duration::from_millis(50);
 
-fn stopping(p: &Processing, stop: &AtomicBool) -> bool {
+fn stopping<H>(p: &Processing<H>, stop: &AtomicBool) -> bool {
     stop.load(AtomicOrdering::SeqCst) || p.shutting_down.load(AtomicOrdering::SeqCst)
 }
 
@@ -278,14 +310,14 @@ impl LaneMetrics {
 }
 
 /// What one lane needs: the shared processing and its topic's metrics.
-struct Lane<'a> {
-    shared: &'a Processing,
+struct Lane<'a, H> {
+    shared: &'a Processing<H>,
     metrics: LaneMetrics,
 }
 
-impl std::ops::Deref for Lane<'_> {
-    type Target = Processing;
-    fn deref(&self) -> &Processing {
+impl<H> std::ops::Deref for Lane<'_, H> {
+    type Target = Processing<H>;
+    fn deref(&self) -> &Processing<H> {
         self.shared
     }
 }
@@ -293,11 +325,11 @@ impl std::ops::Deref for Lane<'_> {
 /// Handles one record to the end, its first attempt timed from `start`; returns the handler
 /// time and when it ended, or `None` when it was abandoned because the worker stopped (the
 /// record stays uncommitted and is redelivered).
-async fn process(
-    p: &Lane<'_>,
+async fn process<H: Handler>(
+    p: &Lane<'_, H>,
     stop: &AtomicBool,
     record: Record,
-    first: Option<BoxFuture>,
+    first: Option<H::Future>,
     start: Instant,
 ) -> Option<(Duration, Instant)> {
     let span = tracing::info_span!(
@@ -319,11 +351,11 @@ async fn process(
         .await
 }
 
-async fn process_in_span(
-    p: &Lane<'_>,
+async fn process_in_span<H: Handler>(
+    p: &Lane<'_, H>,
     stop: &AtomicBool,
     record: Record,
-    mut first: Option<BoxFuture>,
+    mut first: Option<H::Future>,
     start: Instant,
 ) -> Option<(Duration, Instant)> {
     let m = &p.metrics;
@@ -336,7 +368,9 @@ async fn process_in_span(
     let mut took = Duration::ZERO;
     let mut started = start;
     loop {
-        let attempt_future = first.take().unwrap_or_else(|| (p.handler)(record.clone()));
+        let attempt_future = first
+            .take()
+            .unwrap_or_else(|| p.handler.call(record.clone()));
         let outcome = AssertUnwindSafe(attempt_future).catch_unwind().await;
         let ended = Instant::now();
         let elapsed = ended.saturating_duration_since(started);
@@ -386,7 +420,7 @@ async fn process_in_span(
 }
 
 /// Sleeps `delay`, waking early (with `false`) when the worker stops.
-async fn sleep_unless_stopped(p: &Processing, stop: &AtomicBool, delay: Duration) -> bool {
+async fn sleep_unless_stopped<H>(p: &Processing<H>, stop: &AtomicBool, delay: Duration) -> bool {
     let step = Duration::from_millis(50);
     let deadline = tokio::time::Instant::now() + delay;
     while tokio::time::Instant::now() < deadline {
@@ -400,8 +434,8 @@ async fn sleep_unless_stopped(p: &Processing, stop: &AtomicBool, delay: Duration
 
 /// Writes the dead-letter record, retrying until Kafka acknowledges it (the original is only
 /// committed after that) or the worker stops.
-async fn send_to_dlq(
-    p: &Processing,
+async fn send_to_dlq<H>(
+    p: &Processing<H>,
     stop: &AtomicBool,
     record: &Record,
     error: &HandlerError,

@@ -25,9 +25,24 @@ pub(crate) struct FetchBuffer {
     sealed: Vec<Record>,
     /// Sizes of the last buffer, to allocate the next one at once.
     last: (usize, usize),
+    /// The one topic every message has, when the consumer subscribes to one: its name is then
+    /// not read (and compared) per message.
+    only: Option<Arc<str>>,
 }
 
 impl FetchBuffer {
+    /// A buffer for the messages of a consumer subscribed to `topics` (literal names, never
+    /// patterns).
+    pub(crate) fn for_subscription(topics: &[String]) -> Self {
+        Self {
+            only: match topics {
+                [one] => Some(Arc::from(one.as_str())),
+                _ => None,
+            },
+            ..Self::default()
+        }
+    }
+
     /// Copies `message` into the batch.
     pub(crate) fn push(&mut self, message: &BorrowedMessage<'_>) {
         if self.batch.bytes.len() >= BATCH_BYTES {
@@ -37,7 +52,16 @@ impl FetchBuffer {
             self.batch.entries.reserve(self.last.0);
             self.batch.bytes.reserve(self.last.1);
         }
-        let topic = self.topic_index(message.topic());
+        let topic = match &self.only {
+            Some(only) => {
+                debug_assert_eq!(message.topic(), &**only, "a message of another topic");
+                if self.batch.topics.is_empty() {
+                    self.batch.topics.push(Arc::clone(only));
+                }
+                0
+            }
+            None => self.topic_index(message.topic()),
+        };
         self.batch.push(
             topic,
             (message.partition(), message.offset(), message.timestamp()),
