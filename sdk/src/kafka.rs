@@ -106,6 +106,7 @@ impl Kafka {
             tracing::warn!(warning = %w, "Declaration warning.");
         }
         let settings = Arc::new(settings);
+        crate::telemetry::clock::calibrate().await;
         let h = health();
         h.set(
             TOPICS,

@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::mpsc as std_mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::mpsc;
@@ -18,6 +18,7 @@ use super::handler::{FailureKind, HandlerError};
 use super::options::ConsumerOptions;
 use crate::producer::Producer;
 use crate::record::Record;
+use crate::telemetry::clock::Instant;
 use crate::telemetry::propagation::{self, attr};
 use crate::telemetry::{Metrics, RecordLabels, RecordOutcome, metrics};
 

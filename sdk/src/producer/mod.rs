@@ -8,7 +8,7 @@ mod transactional;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer as _};
@@ -334,7 +334,7 @@ impl Producer {
         let traced = Traced::start(span);
         // The trace context travels in headers (none without a trace: no allocation).
         let trace = traced.as_ref().map_or(&[][..], |t| &t.headers[..]);
-        let started = Instant::now();
+        let started = crate::telemetry::clock::Instant::now();
         let partition = record.partition();
         let wait = self.shared.hand_over(record, trace);
         SendFuture::pending(&self.shared, metrics, started, traced, partition, wait)

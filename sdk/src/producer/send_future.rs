@@ -8,7 +8,6 @@
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
 use rdkafka::Message;
 use rdkafka::error::KafkaError;
@@ -17,6 +16,7 @@ use rdkafka::producer::DeliveryFuture;
 
 use super::{Delivery, ProduceError, Shared, TopicMetrics};
 use crate::record::OutgoingRecord;
+use crate::telemetry::clock::Instant;
 use crate::telemetry::propagation::{self, attr};
 
 /// The acknowledgement of one send, as a future: resolves once every in-sync replica has the

@@ -1,6 +1,7 @@
 //! Observability: Prometheus metrics, health, structured logs, OpenTelemetry trace propagation
 //! and consumer lag. See `docs/observability.md`.
 
+pub(crate) mod clock;
 mod duration_histogram;
 mod health;
 pub(crate) mod lag;
