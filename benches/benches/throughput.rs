@@ -20,9 +20,9 @@ use kafkadeps_benches::{
 };
 
 /// Producer rounds (each side sends n records per round).
-const PRODUCE_ROUNDS: usize = 9;
+const PRODUCE_ROUNDS: usize = 15;
 /// Consumer rounds (each side reads the backlog once per round).
-const CONSUME_ROUNDS: usize = 5;
+const CONSUME_ROUNDS: usize = 7;
 /// The backlog the consumer reads, in producer rounds' worth of records (both sides').
 const BACKLOG_ROUNDS: usize = 5;
 

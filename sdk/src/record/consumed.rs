@@ -95,6 +95,12 @@ impl Record {
         &self.batch.entries[self.index]
     }
 
+    /// The shared buffer this record lives in.
+    #[cfg(test)]
+    pub(super) fn fetched(&self) -> &Arc<Fetched> {
+        &self.batch
+    }
+
     /// A record built in memory, e.g. to unit-test a handler without a broker.
     pub fn from_parts(
         topic: &str,
