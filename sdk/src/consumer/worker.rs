@@ -20,7 +20,7 @@ use crate::producer::Producer;
 use crate::record::Record;
 use crate::telemetry::clock::Instant;
 use crate::telemetry::propagation::{self, attr};
-use crate::telemetry::{Metrics, RecordLabels, RecordOutcome, metrics};
+use crate::telemetry::{Metrics, PendingDurations, RecordLabels, RecordOutcome, metrics};
 
 /// A topic-partition.
 pub(crate) type Tp = (Arc<str>, i32);
@@ -163,7 +163,7 @@ async fn lane<H: Handler>(
     if p.options.window() > 1 {
         pipelined(&lane, &tp, rx, &stop, &acks).await;
     } else {
-        let mut finished = Finished::new(&tp, &acks);
+        let mut finished = Finished::new(&tp, &acks, &lane.metrics);
         'batches: while let Some(batch) = rx.recv().await {
             // One clock read per record: a record's end is the next one's start.
             let mut now = Instant::now();
@@ -173,9 +173,9 @@ async fn lane<H: Handler>(
                 }
                 let offset = record.offset();
                 match process(&lane, &stop, record, None, now).await {
-                    Some((took, ended)) => {
-                        finished.push(offset, took);
-                        now = ended;
+                    Some(done) => {
+                        finished.push(offset, &done);
+                        now = done.ended;
                     }
                     None => break 'batches,
                 }
@@ -189,33 +189,48 @@ async fn lane<H: Handler>(
 }
 
 /// Offsets a lane finished and has not reported yet: reported in groups (fewer messages to
-/// the poll loop), but never held back longer than [`ACK_DELAY`] of handler time.
+/// the poll loop), but never held back longer than [`ACK_DELAY`] of handler time. The records
+/// processed meanwhile are counted here too and added to the shared metrics with the report.
 struct Finished<'a> {
     tp: &'a Tp,
     acks: &'a std_mpsc::Sender<Ack>,
     offsets: Vec<i64>,
     took: Duration,
+    metrics: &'a LaneMetrics,
+    processed: u64,
+    durations: PendingDurations,
 }
 
 impl<'a> Finished<'a> {
-    fn new(tp: &'a Tp, acks: &'a std_mpsc::Sender<Ack>) -> Self {
+    fn new(tp: &'a Tp, acks: &'a std_mpsc::Sender<Ack>, metrics: &'a LaneMetrics) -> Self {
         Self {
             tp,
             acks,
             offsets: Vec::new(),
             took: Duration::ZERO,
+            metrics,
+            processed: 0,
+            durations: PendingDurations::default(),
         }
     }
 
-    fn push(&mut self, offset: i64, took: Duration) {
+    fn push(&mut self, offset: i64, done: &Done) {
+        if let Some(handler) = done.processed {
+            self.processed += 1;
+            self.durations.observe(handler);
+        }
         self.offsets.push(offset);
-        self.took += took;
+        self.took += done.took;
         if self.offsets.len() >= ACK_BATCH || self.took >= ACK_DELAY {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
+        if self.processed > 0 {
+            self.metrics.ok.inc_by(std::mem::take(&mut self.processed));
+            self.durations.flush_into(&self.metrics.duration);
+        }
         if !self.offsets.is_empty() {
             let offsets = std::mem::take(&mut self.offsets);
             let _ = self.acks.send(Ack::Finished(self.tp.clone(), offsets));
@@ -259,7 +274,11 @@ async fn pipelined<H: Handler>(
         }
         tokio::select! {
             Some((offset, done)) = running.next(), if !running.is_empty() => {
-                if done.is_some() {
+                if let Some(done) = done {
+                    if let Some(handler) = done.processed {
+                        lane.metrics.ok.inc();
+                        lane.metrics.duration.observe(handler);
+                    }
                     let _ = acks.send(Ack::Finished(tp.clone(), vec![offset]));
                 }
             }
@@ -323,16 +342,27 @@ impl<H> std::ops::Deref for Lane<'_, H> {
     }
 }
 
-/// Handles one record to the end, its first attempt timed from `start`; returns the handler
-/// time and when it ended, or `None` when it was abandoned because the worker stopped (the
-/// record stays uncommitted and is redelivered).
+/// A record handled to the end.
+struct Done {
+    /// Handler time over all attempts (and backoff).
+    took: Duration,
+    /// When it ended.
+    ended: Instant,
+    /// The successful attempt's duration, for the caller to count as processed; `None` when the
+    /// record was dead-lettered (counted already).
+    processed: Option<Duration>,
+}
+
+/// Handles one record to the end, its first attempt timed from `start`, or returns `None` when
+/// it was abandoned because the worker stopped (the record stays uncommitted and is
+/// redelivered). Failed attempts are counted here; a success is the caller's to count.
 async fn process<H: Handler>(
     p: &Lane<'_, H>,
     stop: &AtomicBool,
     record: Record,
     first: Option<H::Future>,
     start: Instant,
-) -> Option<(Duration, Instant)> {
+) -> Option<Done> {
     let span = tracing::info_span!(
         "process",
         otel.name = %format_args!("process {}", record.topic()),
@@ -358,7 +388,7 @@ async fn process_in_span<H: Handler>(
     record: Record,
     mut first: Option<H::Future>,
     start: Instant,
-) -> Option<(Duration, Instant)> {
+) -> Option<Done> {
     let m = &p.metrics;
     let count = |outcome: RecordOutcome| match outcome {
         RecordOutcome::ok => m.ok.inc(),
@@ -376,7 +406,6 @@ async fn process_in_span<H: Handler>(
         let ended = Instant::now();
         let elapsed = ended.saturating_duration_since(started);
         took += elapsed;
-        m.duration.observe(elapsed);
         let error = match outcome {
             Ok(Ok(())) => {
                 tracing::debug!(
@@ -386,12 +415,16 @@ async fn process_in_span<H: Handler>(
                     group = %p.group,
                     "Processed record."
                 );
-                count(RecordOutcome::ok);
-                return Some((took, ended));
+                return Some(Done {
+                    took,
+                    ended,
+                    processed: Some(elapsed),
+                });
             }
             Ok(Err(e)) => e,
             Err(_) => HandlerError::permanent("the handler panicked"),
         };
+        m.duration.observe(elapsed);
         let retry = error.kind() == FailureKind::Retryable && attempt < p.options.max_attempts;
         if retry {
             let delay = p.options.backoff(attempt);
@@ -416,7 +449,11 @@ async fn process_in_span<H: Handler>(
             return None;
         }
         count(RecordOutcome::dead_lettered);
-        return Some((took, Instant::now()));
+        return Some(Done {
+            took,
+            ended: Instant::now(),
+            processed: None,
+        });
     }
 }
 

@@ -11,7 +11,7 @@ pub(crate) mod propagation;
 pub(crate) mod stats;
 mod tracing_export;
 
-pub(crate) use duration_histogram::DurationHistogram;
+pub(crate) use duration_histogram::{DurationHistogram, PendingDurations};
 pub use health::{ComponentState, Health, Readiness, health};
 pub use metrics::METRIC_FAMILIES;
 pub(crate) use metrics::*;
