@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -32,12 +31,11 @@ async fn a_consumed_record_continues_the_producers_trace() {
     .await;
     let checkout = tracing::info_span!("checkout");
     let trace_id = checkout.context().span().span_context().trace_id();
-    kafka
-        .producer()
-        .send(&topic, "k", &"payload")
-        .instrument(checkout)
-        .await
-        .unwrap();
+    // A send starts when it is called: its span's parent is the span current at the call (as
+    // inside an `#[instrument]`ed function), not one the returned future is instrumented with.
+    let producer = kafka.producer();
+    let sent = checkout.in_scope(|| producer.send(&topic, "k", &"payload"));
+    sent.await.unwrap();
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());

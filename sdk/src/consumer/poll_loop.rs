@@ -211,7 +211,8 @@ impl LoopState {
     /// overflow pauses the partition (pausing drops librdkafka's prefetched records, so it is
     /// kept for real backpressure, not momentary bursts).
     fn dispatch<C: ConsumerContext>(&mut self, batch: Vec<Record>, consumer: &BaseConsumer<C>) {
-        let mut run: Vec<Record> = Vec::new();
+        let mut left = batch.len();
+        let mut run: Vec<Record> = Vec::with_capacity(left);
         let mut tp: Option<Tp> = None;
         for record in batch {
             // Records of one poll share their topic's name: a pointer comparison mostly.
@@ -221,11 +222,14 @@ impl LoopState {
             });
             if !same {
                 if let Some(tp) = tp.take() {
-                    self.dispatch_run(tp, std::mem::take(&mut run), consumer);
+                    // Sized for the rest of the batch: no regrowing while it fills.
+                    let next = Vec::with_capacity(left);
+                    self.dispatch_run(tp, std::mem::replace(&mut run, next), consumer);
                 }
                 tp = Some((Arc::clone(record.topic_arc()), record.partition()));
             }
             run.push(record);
+            left -= 1;
         }
         if let Some(tp) = tp {
             self.dispatch_run(tp, run, consumer);

@@ -374,7 +374,8 @@ async fn process<H: Handler>(
         { attr::OFFSET } = record.offset(),
         { attr::GROUP } = %p.group,
     );
-    if record.header("traceparent").is_some() {
+    // An incoming trace is continued only when spans are recorded at all.
+    if !span.is_disabled() && record.header("traceparent").is_some() {
         propagation::continue_trace(&span, record.headers());
     }
     process_in_span(p, stop, record, first, start)
