@@ -11,9 +11,9 @@ use crate::codec::{Codec, CodecError};
 
 /// A consumed record, owned and cheap to clone (cloning shares it).
 ///
-/// Records fetched together are copied out of librdkafka into one shared buffer (at most
-/// 256 KiB, or a single larger record), so a record kept after its handler returned keeps that
-/// buffer alive. To keep a record for long, keep copies of the parts you need
+/// Records of one partition fetched together are copied out of librdkafka into one shared
+/// buffer (at most 256 KiB, or a single larger record), so a record kept after its handler
+/// returned keeps that buffer alive. To keep a record for long, keep copies of the parts you need
 /// (`record.payload().map(<[u8]>::to_vec)`).
 #[derive(Clone)]
 pub struct Record {
