@@ -391,11 +391,6 @@ async fn process_in_span<H: Handler>(
     start: Instant,
 ) -> Option<Done> {
     let m = &p.metrics;
-    let count = |outcome: RecordOutcome| match outcome {
-        RecordOutcome::ok => m.ok.inc(),
-        RecordOutcome::retried => m.retried.inc(),
-        RecordOutcome::dead_lettered => m.dead_lettered.inc(),
-    };
     let mut attempt: u32 = 1;
     let mut took = Duration::ZERO;
     let mut started = start;
@@ -433,7 +428,7 @@ async fn process_in_span<H: Handler>(
                 topic = record.topic(), partition = record.partition(), offset = record.offset(),
                 attempt, error = %error.chain(), "Handler failed; retrying."
             );
-            count(RecordOutcome::retried);
+            m.retried.inc();
             if !sleep_unless_stopped(p, stop, delay).await {
                 return None;
             }
@@ -449,7 +444,7 @@ async fn process_in_span<H: Handler>(
         if !send_to_dlq(p, stop, &record, &error).await {
             return None;
         }
-        count(RecordOutcome::dead_lettered);
+        m.dead_lettered.inc();
         return Some(Done {
             took,
             ended: Instant::now(),

@@ -27,7 +27,7 @@ use crate::telemetry::propagation::attr;
 use crate::telemetry::stats::ProducerTelemetry;
 use crate::telemetry::{Metrics, SendLabels, SendOutcome, metrics};
 use outgoing::{Borrowed, Outgoing};
-use send_future::Traced;
+use send_future::{Pending, Traced};
 
 /// The durable producer defaults, applied before `KAFKA_CLIENT_*` properties.
 ///
@@ -337,7 +337,14 @@ impl Producer {
         let started = crate::telemetry::clock::Instant::now();
         let partition = record.partition();
         let wait = self.shared.hand_over(record, trace);
-        SendFuture::pending(&self.shared, metrics, started, traced, partition, wait)
+        SendFuture::pending(Pending {
+            shared: &self.shared,
+            metrics,
+            started,
+            traced,
+            partition,
+            wait,
+        })
     }
 
     /// Waits until the producer has fetched cluster metadata (it is connected).

@@ -37,14 +37,15 @@ enum State<'a> {
     Done,
 }
 
-struct Pending<'a> {
-    shared: &'a Shared,
-    metrics: &'a TopicMetrics,
-    started: Instant,
-    traced: Option<Box<Traced>>,
+/// A send handed over (or in line), waiting for its acknowledgement.
+pub(super) struct Pending<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) metrics: &'a TopicMetrics,
+    pub(super) started: Instant,
+    pub(super) traced: Option<Box<Traced>>,
     /// The partition the caller chose, if any, for the record handed back on failure.
-    partition: Option<i32>,
-    wait: Wait<'a>,
+    pub(super) partition: Option<i32>,
+    pub(super) wait: Wait<'a>,
 }
 
 /// What a pending send waits for.
@@ -66,23 +67,9 @@ impl<'a> SendFuture<'a> {
         }
     }
 
-    pub(super) fn pending(
-        shared: &'a Shared,
-        metrics: &'a TopicMetrics,
-        started: Instant,
-        traced: Option<Box<Traced>>,
-        partition: Option<i32>,
-        wait: Wait<'a>,
-    ) -> Self {
+    pub(super) fn pending(pending: Pending<'a>) -> Self {
         Self {
-            state: State::Pending(Pending {
-                shared,
-                metrics,
-                started,
-                traced,
-                partition,
-                wait,
-            }),
+            state: State::Pending(pending),
         }
     }
 }
