@@ -12,6 +12,7 @@
 
 pub(crate) mod dead_letter;
 mod handler;
+mod intake;
 mod options;
 mod poll_loop;
 pub(crate) mod shutdown;
@@ -48,6 +49,10 @@ pub const DURABLE_CONSUMER: &[(&str, &str)] = &[
     ("auto.offset.reset", "earliest"),
     ("partition.assignment.strategy", "cooperative-sticky"),
     ("enable.partition.eof", "false"),
+    // librdkafka waits this long before fetching again once its local queue was over its
+    // thresholds (default 1 s): a consumer working through a backlog then stalls for a second at
+    // a time, reading a quarter of what it can. 10 ms keeps fetching as soon as there is room.
+    ("fetch.queue.backoff.ms", "10"),
     (
         "statistics.interval.ms",
         crate::telemetry::stats::STATISTICS_INTERVAL_MS,
@@ -225,6 +230,7 @@ impl ConsumerBuilder {
                 tokio::runtime::Handle::current(),
             ))),
             counters: Arc::clone(&counters),
+            backlog: intake::Backlog::default(),
             component,
         };
         let mut config = client_config(&self.settings, Role::Consumer, DURABLE_CONSUMER);

@@ -8,15 +8,18 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::ConsumeError;
+use super::intake::{self, Backlog};
 use super::tracker::PartitionTracker;
 use super::worker::{Ack, Tp, WorkerHandle, Workers};
-use crate::record::{FetchBuffer, Record};
+use crate::record::Record;
 use crate::telemetry::lag::EndSamples;
 use crate::telemetry::{
     ClientRole, CommitLabels, CommitOutcome, ComponentState, Health, Metrics, PartitionLabels,
@@ -27,8 +30,12 @@ use crate::telemetry::{
 /// drops librdkafka's prefetched records, so it is kept for sustained backpressure).
 const PARK_FACTOR: usize = 8;
 
-/// Records taken from librdkafka per lock of the loop state.
+/// Messages the poll thread takes from librdkafka before passing them to the intake.
 const DISPATCH_BATCH: usize = 1024;
+
+/// Batches passed to the intake and not yet taken by it: the poll thread waits when the intake
+/// is this far behind.
+const INTAKE_BATCHES: usize = 4;
 
 /// Counters the runtime exposes (read by observability and tests).
 #[derive(Debug, Default)]
@@ -87,6 +94,8 @@ pub(crate) struct LoopState {
 pub(crate) struct RuntimeContext {
     pub(crate) state: Mutex<Option<LoopState>>,
     pub(crate) counters: Arc<Counters>,
+    /// Batches polled and not yet dispatched by the intake thread.
+    pub(crate) backlog: Backlog,
     /// Health component name (`consumer:<group>`).
     pub(crate) component: String,
 }
@@ -108,6 +117,18 @@ impl ConsumerContext for RuntimeContext {
                     .map(|e| (Arc::from(e.topic()), e.partition()))
                     .collect();
                 tracing::info!(partitions = tps.len(), "Partitions revoked; draining them.");
+                // Records polled before the revoke are dispatched first, then drained with the
+                // rest (the intake takes the state lock to dispatch: not held while waiting).
+                let timeout = lock(&self.state)
+                    .as_ref()
+                    .map(|s| s.processing.options().revoke_timeout);
+                if let Some(timeout) = timeout {
+                    if !self.backlog.wait_caught_up(timeout) {
+                        tracing::warn!(
+                            "Polled records were not dispatched within the revoke timeout."
+                        );
+                    }
+                }
                 if let Some(state) = lock(&self.state).as_mut() {
                     let lost = consumer.assignment_lost();
                     state.revoke(consumer, &tps, lost, &self.counters);
@@ -142,7 +163,7 @@ impl ConsumerContext for RuntimeContext {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -210,7 +231,11 @@ impl LoopState {
     /// partition's overflow (in order, with every later record of the partition); only a long
     /// overflow pauses the partition (pausing drops librdkafka's prefetched records, so it is
     /// kept for real backpressure, not momentary bursts).
-    fn dispatch<C: ConsumerContext>(&mut self, batch: Vec<Record>, consumer: &BaseConsumer<C>) {
+    pub(super) fn dispatch<C: ConsumerContext>(
+        &mut self,
+        batch: Vec<Record>,
+        consumer: &BaseConsumer<C>,
+    ) {
         let mut left = batch.len();
         let mut run: Vec<Record> = Vec::with_capacity(left);
         let mut tp: Option<Tp> = None;
@@ -513,6 +538,102 @@ fn fatal(consumer: &BaseConsumer<RuntimeContext>, error: &KafkaError) -> bool {
 
 /// Runs the loop until `shutdown` is set or a fatal error; then drains within the grace period,
 /// commits, and closes the consumer (leaving the group).
+/// The poll thread's loop: takes messages from librdkafka and passes them to the intake in
+/// batches, and between batches applies acknowledgements, refills lanes, and commits.
+struct Polling<'a> {
+    consumer: &'a BaseConsumer<RuntimeContext>,
+    shutdown: &'a AtomicBool,
+    commit_interval: Duration,
+    heartbeat: &'static AtomicU64,
+}
+
+impl<'a> Polling<'a> {
+    /// Polls until shutdown is requested or the consumer fails; the failure.
+    fn until_stopped(
+        &self,
+        to_intake: &std_mpsc::SyncSender<Vec<BorrowedMessage<'a>>>,
+    ) -> Option<ConsumeError> {
+        let (consumer, ctx) = (self.consumer, self.consumer.context());
+        let counters = &ctx.counters;
+        let mut last_commit = Instant::now();
+        while !self.shutdown.load(AtomicOrdering::SeqCst) {
+            Health::beat(self.heartbeat);
+            let mut parked = false;
+            if let Some(state) = lock(&ctx.state).as_mut() {
+                state.drain_acks();
+                state.flush_overflow(consumer);
+                if !state.paused.is_empty() {
+                    // Lanes are full: wait (blocking, not spinning) until a record finishes and
+                    // frees room, then refill.
+                    state.wait_for_ack(Duration::from_millis(5));
+                    state.flush_overflow(consumer);
+                }
+                parked = !state.paused.is_empty();
+                if last_commit.elapsed() >= self.commit_interval {
+                    state.commit(consumer, CommitMode::Async, None, counters);
+                    last_commit = Instant::now();
+                }
+            }
+            // The lock is not held here: the rebalance callback runs inside poll.
+            let mut wait = if parked {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(100)
+            };
+            // Take what is there, up to a batch. A rebalance inside a poll ends the batch, and
+            // messages of partitions it revoked are dropped (not dispatched, not committed: the
+            // new owner reads them); the batches before it were dispatched and drained.
+            let mut messages = Vec::with_capacity(DISPATCH_BATCH);
+            let rebalances = counters.rebalances.load(AtomicOrdering::Relaxed);
+            let mut failure = None;
+            while messages.len() < DISPATCH_BATCH {
+                let polled = consumer.poll(wait);
+                if counters.rebalances.load(AtomicOrdering::Relaxed) != rebalances {
+                    let revoked = lock(&ctx.state)
+                        .as_mut()
+                        .map(LoopState::take_revoked)
+                        .unwrap_or_default();
+                    messages.retain(|m: &BorrowedMessage<'_>| {
+                        !revoked
+                            .iter()
+                            .any(|(t, p)| &**t == m.topic() && *p == m.partition())
+                    });
+                    if let Some(Ok(message)) = polled {
+                        messages.push(message);
+                    }
+                    break;
+                }
+                match polled {
+                    None => break,
+                    Some(Ok(message)) => messages.push(message),
+                    Some(Err(e)) if fatal(consumer, &e) => {
+                        tracing::error!(error = %e, "Fatal consumer error; shutting down.");
+                        health().set(
+                            &ctx.component,
+                            ComponentState::Failed(format!("fatal consumer error: {e}")),
+                        );
+                        failure = Some(ConsumeError::Fatal(e));
+                        break;
+                    }
+                    Some(Err(e)) => tracing::warn!(error = %e, "Consumer error."),
+                }
+                wait = Duration::ZERO;
+            }
+            if !messages.is_empty() {
+                ctx.backlog.sent();
+                if to_intake.send(messages).is_err() {
+                    tracing::error!("The consumer's intake thread ended; shutting down.");
+                    return Some(ConsumeError::Crashed);
+                }
+            }
+            if failure.is_some() {
+                return failure;
+            }
+        }
+        None
+    }
+}
+
 pub(crate) fn run(
     consumer: &BaseConsumer<RuntimeContext>,
     topics: &[String],
@@ -533,87 +654,23 @@ pub(crate) fn run(
         )
     };
     let heartbeat = health().heartbeat(&ctx.component);
-    let mut fetched = FetchBuffer::for_subscription(topics);
-    let mut last_commit = Instant::now();
-    let mut failure = None;
-    while !shutdown.load(AtomicOrdering::SeqCst) {
-        Health::beat(heartbeat);
-        let mut parked = false;
-        if let Some(state) = lock(&ctx.state).as_mut() {
-            state.drain_acks();
-            state.flush_overflow(consumer);
-            if !state.paused.is_empty() {
-                // Lanes are full: wait (blocking, not spinning) until a record finishes and
-                // frees room, then refill.
-                state.wait_for_ack(Duration::from_millis(5));
-                state.flush_overflow(consumer);
-            }
-            parked = !state.paused.is_empty();
-            if last_commit.elapsed() >= commit_interval {
-                state.commit(consumer, CommitMode::Async, None, &counters);
-                last_commit = Instant::now();
-            }
+    let failure = std::thread::scope(|scope| {
+        let (to_intake, batches) = std_mpsc::sync_channel(INTAKE_BATCHES);
+        let intake = std::thread::Builder::new()
+            .name("kafkadeps-intake".into())
+            .spawn_scoped(scope, move || intake::run(&batches, consumer, topics));
+        if intake.is_err() {
+            return Some(ConsumeError::Crashed);
         }
-        // The lock is not held here: the rebalance callback runs inside poll.
-        let timeout = if parked {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(100)
+        let polling = Polling {
+            consumer,
+            shutdown,
+            commit_interval,
+            heartbeat,
         };
-        // Take what is there (up to a batch) with one lock for the whole batch. A rebalance
-        // inside a poll ends the batch, and records of partitions it revoked are dropped (not
-        // dispatched, not committed: the new owner reads them).
-        let mut batch: Vec<Record> = Vec::new();
-        let mut wait = timeout;
-        let rebalances = counters.rebalances.load(AtomicOrdering::Relaxed);
-        while fetched.len() < DISPATCH_BATCH {
-            let polled = consumer.poll(wait);
-            if counters.rebalances.load(AtomicOrdering::Relaxed) != rebalances {
-                let revoked = lock(&ctx.state)
-                    .as_mut()
-                    .map(LoopState::take_revoked)
-                    .unwrap_or_default();
-                batch = fetched.take();
-                batch.retain(|r| {
-                    !revoked
-                        .iter()
-                        .any(|(t, p)| &**t == r.topic() && *p == r.partition())
-                });
-                if let Some(Ok(message)) = polled {
-                    fetched.push(&message);
-                }
-                break;
-            }
-            match polled {
-                None => break,
-                Some(Ok(message)) => fetched.push(&message),
-                Some(Err(e)) if fatal(consumer, &e) => {
-                    tracing::error!(error = %e, "Fatal consumer error; shutting down.");
-                    health().set(
-                        &ctx.component,
-                        ComponentState::Failed(format!("fatal consumer error: {e}")),
-                    );
-                    failure = Some(ConsumeError::Fatal(e));
-                    break;
-                }
-                Some(Err(e)) => tracing::warn!(error = %e, "Consumer error."),
-            }
-            wait = Duration::ZERO;
-        }
-        if batch.is_empty() {
-            batch = fetched.take();
-        } else {
-            batch.extend(fetched.take());
-        }
-        if !batch.is_empty() {
-            if let Some(state) = lock(&ctx.state).as_mut() {
-                state.dispatch(batch, consumer);
-            }
-        }
-        if failure.is_some() {
-            break;
-        }
-    }
+        // Hanging up lets the intake dispatch what it has and end; the scope joins it.
+        polling.until_stopped(&to_intake)
+    });
     // Shutdown: stop fetching, let in-flight handlers finish, commit, leave the group.
     shutdown.store(true, AtomicOrdering::SeqCst);
     if failure.is_none() {
