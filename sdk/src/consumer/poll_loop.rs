@@ -16,7 +16,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::ConsumeError;
-use super::intake::{self, Backlog};
+use super::intake::{Backlog, Intake};
 use super::tracker::PartitionTracker;
 use super::worker::{Ack, Tp, WorkerHandle, Workers};
 use crate::record::Record;
@@ -32,10 +32,6 @@ const PARK_FACTOR: usize = 8;
 
 /// Messages the poll thread takes from librdkafka before passing them to the intake.
 const DISPATCH_BATCH: usize = 1024;
-
-/// Batches passed to the intake and not yet taken by it: the poll thread waits when the intake
-/// is this far behind.
-const INTAKE_BATCHES: usize = 4;
 
 /// Counters the runtime exposes (read by observability and tests).
 #[derive(Debug, Default)]
@@ -549,10 +545,7 @@ struct Polling<'a> {
 
 impl<'a> Polling<'a> {
     /// Polls until shutdown is requested or the consumer fails; the failure.
-    fn until_stopped(
-        &self,
-        to_intake: &std_mpsc::SyncSender<Vec<BorrowedMessage<'a>>>,
-    ) -> Option<ConsumeError> {
+    fn until_stopped(&self, intake: &Intake<'a>) -> Option<ConsumeError> {
         let (consumer, ctx) = (self.consumer, self.consumer.context());
         let counters = &ctx.counters;
         let mut last_commit = Instant::now();
@@ -583,7 +576,7 @@ impl<'a> Polling<'a> {
             // Take what is there, up to a batch. A rebalance inside a poll ends the batch, and
             // messages of partitions it revoked are dropped (not dispatched, not committed: the
             // new owner reads them); the batches before it were dispatched and drained.
-            let mut messages = Vec::with_capacity(DISPATCH_BATCH);
+            let mut messages = intake.next_batch();
             let rebalances = counters.rebalances.load(AtomicOrdering::Relaxed);
             let mut failure = None;
             while messages.len() < DISPATCH_BATCH {
@@ -620,8 +613,7 @@ impl<'a> Polling<'a> {
                 wait = Duration::ZERO;
             }
             if !messages.is_empty() {
-                ctx.backlog.sent();
-                if to_intake.send(messages).is_err() {
+                if intake.send(&ctx.backlog, messages).is_err() {
                     tracing::error!("The consumer's intake thread ended; shutting down.");
                     return Some(ConsumeError::Crashed);
                 }
@@ -655,13 +647,9 @@ pub(crate) fn run(
     };
     let heartbeat = health().heartbeat(&ctx.component);
     let failure = std::thread::scope(|scope| {
-        let (to_intake, batches) = std_mpsc::sync_channel(INTAKE_BATCHES);
-        let intake = std::thread::Builder::new()
-            .name("kafkadeps-intake".into())
-            .spawn_scoped(scope, move || intake::run(&batches, consumer, topics));
-        if intake.is_err() {
+        let Ok(intake) = Intake::start(scope, consumer, topics, DISPATCH_BATCH) else {
             return Some(ConsumeError::Crashed);
-        }
+        };
         let polling = Polling {
             consumer,
             shutdown,
@@ -669,7 +657,7 @@ pub(crate) fn run(
             heartbeat,
         };
         // Hanging up lets the intake dispatch what it has and end; the scope joins it.
-        polling.until_stopped(&to_intake)
+        polling.until_stopped(&intake)
     });
     // Shutdown: stop fetching, let in-flight handlers finish, commit, leave the group.
     shutdown.store(true, AtomicOrdering::SeqCst);
