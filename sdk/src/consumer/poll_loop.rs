@@ -612,11 +612,9 @@ impl<'a> Polling<'a> {
                 }
                 wait = Duration::ZERO;
             }
-            if !messages.is_empty() {
-                if intake.send(&ctx.backlog, messages).is_err() {
-                    tracing::error!("The consumer's intake thread ended; shutting down.");
-                    return Some(ConsumeError::Crashed);
-                }
+            if !messages.is_empty() && intake.send(&ctx.backlog, messages).is_err() {
+                tracing::error!("The consumer's intake thread ended; shutting down.");
+                return Some(ConsumeError::Crashed);
             }
             if failure.is_some() {
                 return failure;
