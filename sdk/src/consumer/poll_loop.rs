@@ -1,6 +1,8 @@
-//! The poll loop: one dedicated thread owns the librdkafka consumer. It dispatches records to
-//! partition workers, collects their acknowledgements, commits finished offsets periodically,
-//! drains and commits revoked partitions inside the rebalance callback, and shuts down cleanly.
+//! The poll loop: one dedicated thread owns the librdkafka consumer. It takes messages and hands
+//! them to the intake (which copies them into records and dispatches them to partition workers,
+//! see [`super::intake`]), collects the workers' acknowledgements, commits finished offsets
+//! periodically, drains and commits revoked partitions inside the rebalance callback, and shuts
+//! down cleanly.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
@@ -68,7 +70,8 @@ impl Counters {
     }
 }
 
-/// State shared by the loop and the rebalance callback (both run on the poll thread).
+/// State shared by the loop and the rebalance callback (both on the poll thread) and the intake
+/// thread (dispatching).
 pub(crate) struct LoopState {
     workers: HashMap<Tp, WorkerHandle>,
     trackers: HashMap<Tp, PartitionTracker>,
