@@ -535,8 +535,6 @@ fn fatal(consumer: &BaseConsumer<RuntimeContext>, error: &KafkaError) -> bool {
     )
 }
 
-/// Runs the loop until `shutdown` is set or a fatal error; then drains within the grace period,
-/// commits, and closes the consumer (leaving the group).
 /// The poll thread's loop: takes messages from librdkafka and passes them to the intake in
 /// batches, and between batches applies acknowledgements, refills lanes, and commits.
 struct Polling<'a> {
@@ -627,6 +625,8 @@ impl<'a> Polling<'a> {
     }
 }
 
+/// Runs the loop until `shutdown` is set or a fatal error; then drains within the grace period,
+/// commits, and closes the consumer (leaving the group).
 pub(crate) fn run(
     consumer: &BaseConsumer<RuntimeContext>,
     topics: &[String],
