@@ -15,8 +15,8 @@
 //! each side — what the consumer runtime costs beyond raw rdkafka when CPU, not Kafka, is short.
 
 use kafkadeps_benches::{
-    Consumed, bootstrap, consume_kafkadeps, consume_raw, produce_kafkadeps, produce_raw,
-    raw_producer, settings, unique,
+    Consumed, ThreadKind, bootstrap, consume_kafkadeps, consume_raw, produce_kafkadeps,
+    produce_raw, raw_producer, settings, unique,
 };
 
 /// Producer rounds (each side sends n records per round).
@@ -94,8 +94,35 @@ async fn main() {
         };
         row("consumer", size, &rate(&r), &rate(&k), "");
         row("cpu/record", size, &cpu(&r), &cpu(&k), "µs");
+        let poll = |c: &[Consumed]| {
+            c.iter()
+                .map(|c| c.poll_thread_per_record_us(backlog))
+                .collect::<Vec<_>>()
+        };
+        row("poll/rec", size, &poll(&r), &poll(&k), "µs");
+        let kind = |c: &[Consumed], kind| {
+            median(
+                c.iter()
+                    .map(|c| c.kind_per_record_us(kind, backlog))
+                    .collect(),
+            )
+        };
+        println!(
+            "{:<10} {size:>5}B librdkafka {:.2}µs / {:.2}µs; kafkadeps intake {:.2}µs, tokio (workers) {:.2}µs",
+            "threads",
+            kind(&r, ThreadKind::Librdkafka),
+            kind(&k, ThreadKind::Librdkafka),
+            kind(&k, ThreadKind::KafkadepsIntake),
+            kind(&k, ThreadKind::Tokio),
+        );
     }
     println!("cpu/record: process CPU time (all threads) per consumed record, raw and kafkadeps");
+    println!(
+        "poll/rec: CPU time per record of the thread polling librdkafka (raw: its whole loop, handler included; kafkadeps: the poll thread, which hands records on)"
+    );
+    println!(
+        "threads: CPU time per record of librdkafka's threads (raw / kafkadeps) and of kafkadeps' other threads (medians)"
+    );
 }
 
 /// `CONSUME_ROUNDS` reads of `count` records from the start of `topic` by each side, each with

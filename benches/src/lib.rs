@@ -130,42 +130,151 @@ pub async fn produce_kafkadeps(
 }
 
 /// What reading `n` records took: records per second from the first record to the `n`th, and
-/// the process's CPU time (all threads, user + system) from before the consumer was created
-/// until then.
-#[derive(Debug, Clone, Copy)]
+/// the CPU time spent from before the consumer was created until then, by the whole process and
+/// by its threads.
+#[derive(Debug, Clone)]
 pub struct Consumed {
     /// Records per second, first record to the `n`th.
     pub per_second: f64,
     /// Process CPU time (all threads) from before the consumer existed to the `n`th record.
     pub cpu: Duration,
+    /// CPU time of the thread that takes the records from librdkafka: raw's poll loop (which
+    /// also handles them), kafkadeps' poll thread (which hands them on).
+    pub poll_thread: Duration,
+    /// CPU time of the process's threads meanwhile, summed by [`ThreadKind`].
+    pub by_kind: Vec<(ThreadKind, Duration)>,
 }
 
 impl Consumed {
     /// CPU microseconds per record.
     pub fn cpu_per_record_us(&self, n: usize) -> f64 {
-        self.cpu.as_secs_f64() * 1e6 / n as f64
+        per_record_us(self.cpu, n)
+    }
+
+    /// The poll thread's CPU microseconds per record.
+    pub fn poll_thread_per_record_us(&self, n: usize) -> f64 {
+        per_record_us(self.poll_thread, n)
+    }
+
+    /// CPU microseconds per record of the threads of one kind.
+    pub fn kind_per_record_us(&self, kind: ThreadKind, n: usize) -> f64 {
+        per_record_us(cpu_of(&self.by_kind, kind), n)
+    }
+}
+
+/// The CPU time of one kind of thread in sums by kind.
+fn cpu_of(by_kind: &[(ThreadKind, Duration)], kind: ThreadKind) -> Duration {
+    by_kind
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, cpu)| *cpu)
+        .sum()
+}
+
+fn per_record_us(cpu: Duration, n: usize) -> f64 {
+    cpu.as_secs_f64() * 1e6 / n as f64
+}
+
+/// What a thread of the benchmark process does, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadKind {
+    /// kafkadeps' poll thread (`kafkadeps-consumer`).
+    KafkadepsPoll,
+    /// kafkadeps' intake thread (`kafkadeps-intake`).
+    KafkadepsIntake,
+    /// Tokio's threads: kafkadeps' partition workers run there (and raw's poll loop, in a
+    /// blocking-pool thread).
+    Tokio,
+    /// librdkafka's own threads (`rdk:*`): fetching and parsing, the same for both sides.
+    Librdkafka,
+    /// Anything else.
+    Other,
+}
+
+impl ThreadKind {
+    /// The kind of a thread named `comm` (the kernel keeps 15 bytes of a name).
+    pub fn of(comm: &str) -> Self {
+        if comm.starts_with("kafkadeps-consu") {
+            Self::KafkadepsPoll
+        } else if comm.starts_with("kafkadeps-intak") {
+            Self::KafkadepsIntake
+        } else if comm.starts_with("tokio-") {
+            Self::Tokio
+        } else if comm.starts_with("rdk:") {
+            Self::Librdkafka
+        } else {
+            Self::Other
+        }
     }
 }
 
 /// User + system CPU time of this process so far, all threads (`/proc/self/stat`, in the
 /// kernel's fixed 100 Hz clock ticks).
 pub fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    stat_cpu("/proc/self/stat").expect("/proc/self/stat")
+}
+
+/// User + system CPU time of the calling thread so far (`/proc/thread-self/stat`).
+pub fn thread_cpu() -> Duration {
+    stat_cpu("/proc/thread-self/stat").expect("/proc/thread-self/stat")
+}
+
+/// The CPU time in a `stat` file of `/proc`: `None` when it is gone (a thread that ended).
+fn stat_cpu(path: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses: utime and stime
     // are the 12th and 13th.
-    let after = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let after = &stat[stat.rfind(')')? + 2..];
     let ticks: u64 = after
         .split(' ')
         .skip(11)
         .take(2)
         .map(|f| f.parse::<u64>().expect("ticks"))
         .sum();
-    Duration::from_millis(ticks * 10)
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Every thread of this process now: its id, [`ThreadKind`] and CPU time so far.
+pub fn threads_cpu() -> Vec<(u32, ThreadKind, Duration)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let tid: u32 = task.file_name().to_str()?.parse().ok()?;
+            let dir = task.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            let cpu = stat_cpu(dir.join("stat").to_str()?)?;
+            Some((tid, ThreadKind::of(comm.trim_end()), cpu))
+        })
+        .collect()
+}
+
+/// The CPU time each thread alive at `until` spent since `since` (a snapshot of
+/// [`threads_cpu`]; threads started meanwhile count from zero), summed by kind.
+pub fn cpu_by_kind(
+    since: &[(u32, ThreadKind, Duration)],
+    until: &[(u32, ThreadKind, Duration)],
+) -> Vec<(ThreadKind, Duration)> {
+    let mut sums: Vec<(ThreadKind, Duration)> = Vec::new();
+    for (tid, kind, cpu) in until {
+        let before = since
+            .iter()
+            .find(|(t, k, _)| t == tid && k == kind)
+            .map_or(Duration::ZERO, |(_, _, cpu)| *cpu);
+        let spent = cpu.saturating_sub(before);
+        match sums.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, sum)) => *sum += spent,
+            None => sums.push((*kind, spent)),
+        }
+    }
+    sums
 }
 
 /// A raw at-least-once consumer: poll, handle (no-op), commit the next offsets every second.
 pub fn consume_raw(topic: &str, n: usize) -> Consumed {
-    let cpu = process_cpu();
+    let (cpu, own, threads) = (process_cpu(), thread_cpu(), threads_cpu());
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap())
         .set("group.id", unique("raw-group"));
@@ -199,12 +308,14 @@ pub fn consume_raw(topic: &str, n: usize) -> Consumed {
     Consumed {
         per_second: n as f64 / start.map_or(1.0, |s| s.elapsed().as_secs_f64()),
         cpu: process_cpu().saturating_sub(cpu),
+        poll_thread: thread_cpu().saturating_sub(own),
+        by_kind: cpu_by_kind(&threads, &threads_cpu()),
     }
 }
 
 /// Consumes `n` records through kafkadeps' runtime with a no-op handler.
 pub async fn consume_kafkadeps(kafka: &kafkadeps::Kafka, n: usize) -> Consumed {
-    let cpu = process_cpu();
+    let (cpu, threads) = (process_cpu(), threads_cpu());
     let count = Arc::new(AtomicUsize::new(0));
     let first = Arc::new(std::sync::OnceLock::<Instant>::new());
     let reached = Arc::new(tokio::sync::Notify::new());
@@ -235,10 +346,73 @@ pub async fn consume_kafkadeps(kafka: &kafkadeps::Kafka, n: usize) -> Consumed {
     }
     let elapsed = first.get().map_or(1.0, |s| s.elapsed().as_secs_f64());
     let cpu = process_cpu().saturating_sub(cpu);
+    let by_kind = cpu_by_kind(&threads, &threads_cpu());
     stop.notify_one();
     handle.await.expect("join").expect("consumer ok");
+    let poll_thread = cpu_of(&by_kind, ThreadKind::KafkadepsPoll);
     Consumed {
         per_second: n as f64 / elapsed,
         cpu,
+        poll_thread,
+        by_kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_known_by_their_kernel_names() {
+        // The kernel keeps the first 15 bytes of a thread's name.
+        assert_eq!(ThreadKind::of("kafkadeps-consu"), ThreadKind::KafkadepsPoll);
+        assert_eq!(
+            ThreadKind::of("kafkadeps-intak"),
+            ThreadKind::KafkadepsIntake
+        );
+        assert_eq!(ThreadKind::of("kafkadeps-lag"), ThreadKind::Other);
+        assert_eq!(ThreadKind::of("tokio-rt-worker"), ThreadKind::Tokio);
+        assert_eq!(ThreadKind::of("rdk:broker1"), ThreadKind::Librdkafka);
+        assert_eq!(ThreadKind::of("throughput-1b2c"), ThreadKind::Other);
+    }
+
+    #[test]
+    fn cpu_by_kind_counts_what_each_thread_spent_in_between() {
+        let ms = Duration::from_millis;
+        let since = [
+            (1, ThreadKind::Librdkafka, ms(100)),
+            (2, ThreadKind::KafkadepsPoll, ms(50)),
+            (3, ThreadKind::Other, ms(70)),
+        ];
+        let until = [
+            (1, ThreadKind::Librdkafka, ms(130)),
+            (2, ThreadKind::KafkadepsPoll, ms(90)),
+            // Started in between: all of its time counts.
+            (4, ThreadKind::Librdkafka, ms(20)),
+            // A new thread reusing an ended one's id under another name.
+            (3, ThreadKind::KafkadepsIntake, ms(10)),
+        ];
+        let by_kind = cpu_by_kind(&since, &until);
+        assert_eq!(cpu_of(&by_kind, ThreadKind::Librdkafka), ms(50));
+        assert_eq!(cpu_of(&by_kind, ThreadKind::KafkadepsPoll), ms(40));
+        assert_eq!(cpu_of(&by_kind, ThreadKind::KafkadepsIntake), ms(10));
+        assert_eq!(cpu_of(&by_kind, ThreadKind::Other), Duration::ZERO);
+    }
+
+    #[test]
+    fn this_threads_cpu_time_is_among_the_processs() {
+        // Burn CPU until the kernel has charged this thread a tick (a generous deadline: the
+        // machine may be busy with other tests).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut x = 0u64;
+        while thread_cpu().is_zero() && Instant::now() < deadline {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        let own = thread_cpu();
+        assert!(own > Duration::ZERO, "no CPU time charged in 60 s");
+        assert!(process_cpu() >= own);
+        assert!(!threads_cpu().is_empty());
     }
 }
