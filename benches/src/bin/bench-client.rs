@@ -6,18 +6,35 @@
 //! bench-client fill      TOPIC N SIZE                 create TOPIC (6 partitions), write N records
 //! bench-client produce   raw|kafkadeps TOPIC N SIZE   write N records, 10,000 in flight
 //! bench-client consume   raw|kafkadeps TOPIC N        read N records with a new group, no-op
-//!                                                     handler, commits after processing
+//!                                                     handler, commits after processing; prints
+//!                                                     CPU per record by kind of thread
 //! ```
 //! The cluster is `KAFKA_BOOTSTRAP_SERVERS` (default 127.0.0.1:9092).
 
 use kafkadeps_benches::{
-    consume_kafkadeps, consume_raw, produce_kafkadeps, produce_raw, raw_producer, settings, unique,
+    Consumed, consume_kafkadeps, consume_raw, produce_kafkadeps, produce_raw, raw_producer,
+    settings, unique,
 };
 
 async fn start(topic: &str) -> kafkadeps::Kafka {
     kafkadeps::Kafka::start(settings(topic, &unique("bench-client")))
         .await
         .expect("kafkadeps")
+}
+
+/// CPU time per record: the process, the thread polling librdkafka, and each kind of thread.
+fn print_cpu(consumed: &Consumed, n: usize) {
+    let kinds: Vec<String> = consumed
+        .by_kind
+        .iter()
+        .map(|(kind, _)| format!("{kind:?} {:.3}", consumed.kind_per_record_us(*kind, n)))
+        .collect();
+    eprintln!(
+        "cpu µs/record: process {:.3}, poll thread {:.3}; {}",
+        consumed.cpu_per_record_us(n),
+        consumed.poll_thread_per_record_us(n),
+        kinds.join(", ")
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -49,15 +66,16 @@ async fn main() {
         }
         ("consume", "raw") => {
             let (t, n) = (arg(2), num(3));
-            tokio::task::spawn_blocking(move || consume_raw(&t, n))
+            let consumed = tokio::task::spawn_blocking(move || consume_raw(&t, n))
                 .await
-                .expect("raw")
-                .per_second
+                .expect("raw");
+            print_cpu(&consumed, num(3));
+            consumed.per_second
         }
         ("consume", "kafkadeps") => {
-            consume_kafkadeps(&start(&arg(2)).await, num(3))
-                .await
-                .per_second
+            let consumed = consume_kafkadeps(&start(&arg(2)).await, num(3)).await;
+            print_cpu(&consumed, num(3));
+            consumed.per_second
         }
         _ => {
             eprintln!(
