@@ -110,6 +110,9 @@ def receive(port, journal, faults, delay):
                      "concurrent": concurrent}
             if "event" in record:
                 entry["event"] = record["event"]
+            if self.headers.get("traceparent"):
+                # The W3C trace context the sidecar passes on.
+                entry["traceparent"] = self.headers["traceparent"]
             journal.write(entry)
             self.send_response(status)
             self.send_header("content-length", "0")

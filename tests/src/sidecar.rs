@@ -238,6 +238,9 @@ pub struct Received {
     /// Pushes the app was handling when this one arrived (itself included; 0 for pulls).
     #[serde(default)]
     pub concurrent: u32,
+    /// The push's `traceparent` header, if it had one.
+    #[serde(default)]
+    pub traceparent: Option<String>,
 }
 
 /// The journal's entries so far.

@@ -9,6 +9,7 @@ pub mod logging;
 mod metrics;
 pub(crate) mod propagation;
 pub(crate) mod stats;
+pub mod trace_context;
 mod tracing_export;
 
 pub(crate) use duration_histogram::{DurationHistogram, PendingDurations};

@@ -9,9 +9,12 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
-use kafkadeps::codec::cloudevents::Mode;
+use kafkadeps::codec::cloudevents::{self as ce_codec, Mode};
+use kafkadeps::producer::SendFuture;
+use kafkadeps::telemetry::trace_context;
 use kafkadeps::{Delivery, OutgoingRecord, ProduceError, Producer};
 use serde::Deserialize;
+use tracing::{Instrument, Span};
 
 use super::chain;
 use super::envelope::{Offset, ProduceRequest};
@@ -56,9 +59,81 @@ pub(crate) struct Offsets {
     offsets: Vec<Offset>,
 }
 
+/// A produce request's trace: the span its sends run in, continuing the caller's trace (its
+/// `traceparent` and `tracestate` request headers) when spans are recorded. When they are not,
+/// the caller's trace headers, to pass on in the records ([`RequestTrace::carry`]), so the trace
+/// goes through the sidecar unchanged. See `docs/sidecar.md`.
+struct RequestTrace<'a> {
+    span: Span,
+    pass_on: Vec<(&'static str, &'a [u8])>,
+}
+
+impl<'a> RequestTrace<'a> {
+    fn of(route: &'static str, topic: &str, http: &'a HeaderMap) -> Self {
+        let span = tracing::info_span!(
+            "produce request",
+            otel.name = %format_args!("POST {route}"),
+            otel.kind = "server",
+            http.route = route,
+            topic,
+        );
+        let incoming: Vec<(&'static str, &[u8])> = trace_context::HEADERS
+            .iter()
+            .filter_map(|name| http.get(*name).map(|v| (*name, v.as_bytes())))
+            .collect();
+        let continued =
+            !incoming.is_empty() && trace_context::continue_trace(&span, incoming.iter().copied());
+        Self {
+            span,
+            pass_on: if continued { Vec::new() } else { incoming },
+        }
+    }
+
+    /// `record` with the caller's trace headers when they pass on, unless it carries a
+    /// `traceparent` of its own.
+    fn carry(&self, record: OutgoingRecord) -> OutgoingRecord {
+        if own_trace(&record).is_some() {
+            return record;
+        }
+        self.pass_on
+            .iter()
+            .fold(record, |record, (name, value)| record.header(*name, value))
+    }
+
+    /// Starts sending `record` in the request's span — or, when it carries a trace context of
+    /// its own, in a span continuing that trace: a record's own trace wins over the request's.
+    fn send<'p>(&self, producer: &'p Producer, record: OutgoingRecord) -> SendFuture<'p> {
+        // A send starts when called: its span's parent is the span current then.
+        match own_trace(&record) {
+            Some(own) if !self.span.is_disabled() => {
+                let span =
+                    tracing::info_span!(parent: None, "produce record", otel.kind = "internal");
+                trace_context::continue_trace(&span, own);
+                span.in_scope(|| producer.send_record(record))
+            }
+            _ => self.span.in_scope(|| producer.send_record(record)),
+        }
+    }
+}
+
+/// The W3C trace-context headers a record carries itself, if it has a `traceparent`.
+fn own_trace(record: &OutgoingRecord) -> Option<Vec<(&str, &[u8])>> {
+    let trace: Vec<(&str, &[u8])> = record
+        .headers_list()
+        .iter()
+        .filter(|(name, _)| trace_context::HEADERS.contains(&name.as_str()))
+        .map(|(name, value)| (name.as_str(), value.as_slice()))
+        .collect();
+    trace
+        .iter()
+        .any(|(name, _)| *name == "traceparent")
+        .then_some(trace)
+}
+
 pub(crate) async fn records(
     State(state): State<Arc<AppState>>,
     Path(topic): Path<String>,
+    http: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Timed<Json<Offsets>>, Problem> {
     if !state.produces(&topic) {
@@ -83,17 +158,28 @@ pub(crate) async fn records(
         .map(|(i, r)| r.into_outgoing(&topic, i))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Problem::malformed)?;
+    let trace = RequestTrace::of("/v1/topics/{topic}/records", &topic, &http);
+    let outgoing = outgoing.into_iter().map(|r| trace.carry(r)).collect();
     let producer = state.producer()?;
     let since = Instant::now();
-    send_all(&producer, outgoing)
+    send_all(&producer, outgoing, &trace)
         .await
         .map(|o| timed(since, Json(o)))
 }
 
 /// Sends concurrently (ordered per key by the producer), answers in request order.
-async fn send_all(producer: &Producer, records: Vec<OutgoingRecord>) -> Result<Offsets, Problem> {
-    let results: Vec<Result<Delivery, ProduceError>> =
-        futures::future::join_all(records.into_iter().map(|r| producer.send_record(r))).await;
+async fn send_all(
+    producer: &Producer,
+    records: Vec<OutgoingRecord>,
+    trace: &RequestTrace<'_>,
+) -> Result<Offsets, Problem> {
+    let sends: Vec<_> = records
+        .into_iter()
+        .map(|r| trace.send(producer, r))
+        .collect();
+    let results: Vec<Result<Delivery, ProduceError>> = futures::future::join_all(sends)
+        .instrument(trace.span.clone())
+        .await;
     if results.iter().all(Result::is_ok) {
         let offsets = results
             .into_iter()
@@ -176,9 +262,18 @@ pub(crate) async fn events(
             "not a CloudEvent in the HTTP binary or structured mode: {e}"
         ))
     })?;
+    let record = ce_codec::to_record(&topic, event, mode).map_err(|source| {
+        Problem::malformed(chain(&ProduceError::Encode {
+            topic: topic.clone(),
+            source,
+        }))
+    })?;
+    let trace = RequestTrace::of("/v1/topics/{topic}/events", &topic, &headers);
+    let record = trace.carry(record);
     let producer = state.producer()?;
     let since = Instant::now();
-    match producer.send_event(&topic, event, mode).await {
+    let sent = trace.send(&producer, record);
+    match sent.instrument(trace.span).await {
         Ok(d) => Ok(timed(
             since,
             Json(Offsets {

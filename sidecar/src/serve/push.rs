@@ -7,10 +7,15 @@
 //! * Other statuses: dead-lettered at once.
 //! * The app not listening (connection refused): waited for, without spending attempts — the
 //!   app may start after its sidecar.
+//!
+//! Each push carries the record's trace as W3C `traceparent` / `tracestate` headers: the
+//! context of the runtime's `process` span when spans are recorded, else the record's own
+//! headers unchanged.
 
 use std::time::Duration;
 
 use axum::http::header;
+use kafkadeps::telemetry::trace_context;
 use kafkadeps::{HandlerError, Record};
 use tokio::sync::Semaphore;
 
@@ -73,6 +78,8 @@ impl Pusher {
         };
         let body = body.map_err(HandlerError::permanent)?;
         let url = self.url(record.topic());
+        // The handler runs in the record's `process` span.
+        let trace = trace_context::outgoing(&tracing::Span::current(), record.headers());
         let mut wait = CONNECT_BACKOFF.0;
         loop {
             let sent = {
@@ -81,13 +88,16 @@ impl Pusher {
                     .acquire()
                     .await
                     .map_err(HandlerError::retryable)?;
-                let result = self
-                    .client
-                    .post(url.clone())
-                    .header(header::CONTENT_TYPE, content_type)
-                    .header("kafka-topic", record.topic())
-                    .header("kafka-partition", record.partition())
-                    .header("kafka-offset", record.offset())
+                let request = trace.iter().fold(
+                    self.client
+                        .post(url.clone())
+                        .header(header::CONTENT_TYPE, content_type)
+                        .header("kafka-topic", record.topic())
+                        .header("kafka-partition", record.partition())
+                        .header("kafka-offset", record.offset()),
+                    |request, (name, value)| request.header(name.as_str(), value.as_slice()),
+                );
+                let result = request
                     .body(body.clone())
                     .timeout(self.timeout)
                     .send()
