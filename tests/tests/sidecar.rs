@@ -856,8 +856,18 @@ async fn without_spans_the_callers_trace_passes_through_the_sidecar_both_ways() 
         .await
         .expect("event");
     assert_eq!(event.status(), 200);
+    // A trace header that is no valid HTTP header value is left out of the push, which succeeds.
+    let bad = reqwest::Client::new()
+        .post(format!("{}/v1/topics/{topic}/records", sidecar.url()))
+        .json(&serde_json::json!({"records": [
+            {"key": "c", "value": 3, "headers": {"traceparent": "not\na trace"}},
+        ]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(bad.status(), 200);
 
-    let stored = read_all(&topic, 3, Duration::from_secs(60)).await;
+    let stored = read_all(&topic, 4, Duration::from_secs(60)).await;
     let by_key = |key: &str| {
         stored
             .iter()
@@ -875,10 +885,11 @@ async fn without_spans_the_callers_trace_passes_through_the_sidecar_both_ways() 
         .expect("the event on Kafka");
     assert_eq!(header(event, "traceparent").as_deref(), Some(CALLER));
 
-    let pushed = journal_when(&app.journal, Duration::from_secs(60), "three pushes", |e| {
-        e.len() >= 3
+    let pushed = journal_when(&app.journal, Duration::from_secs(60), "four pushes", |e| {
+        e.len() >= 4
     })
     .await;
+    assert!(pushed.iter().all(|e| e.status == 200), "{pushed:?}");
     let pushed_trace = |key: &str| {
         pushed
             .iter()
@@ -888,6 +899,7 @@ async fn without_spans_the_callers_trace_passes_through_the_sidecar_both_ways() 
     assert_eq!(pushed_trace("a").as_deref(), Some(CALLER));
     assert_eq!(pushed_trace("b").as_deref(), Some(OWN));
     assert_eq!(pushed_trace("evt-t").as_deref(), Some(CALLER));
+    assert_eq!(pushed_trace("c"), None);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use axum::http::header;
+use axum::http::header::{self, HeaderName, HeaderValue};
 use kafkadeps::telemetry::trace_context;
 use kafkadeps::{HandlerError, Record};
 use tokio::sync::Semaphore;
@@ -78,8 +78,18 @@ impl Pusher {
         };
         let body = body.map_err(HandlerError::permanent)?;
         let url = self.url(record.topic());
-        // The handler runs in the record's `process` span.
-        let trace = trace_context::outgoing(&tracing::Span::current(), record.headers());
+        // The handler runs in the record's `process` span. A record's header that is no valid
+        // HTTP header value is left out: a bad trace header must not fail the delivery.
+        let trace: Vec<(HeaderName, HeaderValue)> =
+            trace_context::outgoing(&tracing::Span::current(), record.headers())
+                .into_iter()
+                .filter_map(|(name, value)| {
+                    Some((
+                        HeaderName::from_bytes(name.as_bytes()).ok()?,
+                        HeaderValue::from_bytes(&value).ok()?,
+                    ))
+                })
+                .collect();
         let mut wait = CONNECT_BACKOFF.0;
         loop {
             let sent = {
@@ -95,7 +105,7 @@ impl Pusher {
                         .header("kafka-topic", record.topic())
                         .header("kafka-partition", record.partition())
                         .header("kafka-offset", record.offset()),
-                    |request, (name, value)| request.header(name.as_str(), value.as_slice()),
+                    |request, (name, value)| request.header(name.clone(), value.clone()),
                 );
                 let result = request
                     .body(body.clone())
