@@ -34,9 +34,8 @@ async fn all_committed(group: &str, topic: &str, partitions: i32, total: i64) {
     .await;
 }
 
-/// A push pipeline: the Python app receiving (with `app_env`), a sidecar producing and
-/// consuming a new topic of `partitions` in a new group and pushing to the app, and `count`
-/// records produced by the app through the sidecar.
+/// A push pipeline: the Python app receiving, and a sidecar producing and consuming a new topic
+/// in a new group and pushing to the app.
 struct Push {
     app: App,
     sidecar: Sidecar,
@@ -44,6 +43,7 @@ struct Push {
     group: String,
 }
 
+/// [`push_setup`], ready, with `count` records produced by the app through the sidecar.
 async fn push_pipeline(
     dir: &std::path::Path,
     partitions: u32,
@@ -53,13 +53,13 @@ async fn push_pipeline(
     push_pipeline_with(dir, partitions, app_env, &[], count).await
 }
 
-/// [`push_pipeline`] with extra sidecar variables.
-async fn push_pipeline_with(
+/// The app receiving (with `app_env`) and a sidecar (with `sidecar_env`, not ready yet)
+/// producing and consuming a new topic of `partitions` in a new group, pushing to the app.
+fn push_setup(
     dir: &std::path::Path,
     partitions: u32,
     app_env: &[(&str, &str)],
     sidecar_env: &[(&str, &str)],
-    count: usize,
 ) -> Push {
     let (topic, group) = (unique("sc-push"), unique("sc-push-g"));
     let app = App::receive(dir, app_env);
@@ -73,20 +73,33 @@ async fn push_pipeline_with(
     ];
     env.extend_from_slice(sidecar_env);
     let sidecar = Sidecar::start(dir, &env);
-    sidecar.ready().await;
-    let count = count.to_string();
-    run_app(
-        &sidecar.url(),
-        None,
-        &["produce", "--topic", &topic, "--count", &count],
-    )
-    .await;
     Push {
         app,
         sidecar,
         topic,
         group,
     }
+}
+
+/// [`push_pipeline`] with extra sidecar variables.
+async fn push_pipeline_with(
+    dir: &std::path::Path,
+    partitions: u32,
+    app_env: &[(&str, &str)],
+    sidecar_env: &[(&str, &str)],
+    count: usize,
+) -> Push {
+    let push = push_setup(dir, partitions, app_env, sidecar_env);
+    let Push { sidecar, topic, .. } = &push;
+    sidecar.ready().await;
+    let count = count.to_string();
+    run_app(
+        &sidecar.url(),
+        None,
+        &["produce", "--topic", topic, "--count", &count],
+    )
+    .await;
+    push
 }
 
 /// Waits until the app's journal satisfies `done`; returns its entries.
@@ -792,22 +805,6 @@ async fn produce_answers_say_how_long_kafka_took() {
 const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const OWN: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-/// A sidecar producing to and pushing from a new one-partition topic, the app receiving.
-fn traced_pipeline(dir: &std::path::Path, extra: &[(&str, &str)]) -> (App, Sidecar, String) {
-    let (topic, group) = (unique("sc-trace"), unique("sc-trace-g"));
-    let app = App::receive(dir, &[]);
-    let declared = format!("{topic}(partitions=1)");
-    let deliver_url = app.deliver_url();
-    let mut env = vec![
-        ("KAFKA_PRODUCES", declared.as_str()),
-        ("KAFKA_CONSUMES", topic.as_str()),
-        ("KAFKA_GROUP_ID", group.as_str()),
-        ("KAFKA_SIDECAR_DELIVER_URL", deliver_url.as_str()),
-    ];
-    env.extend_from_slice(extra);
-    (app, Sidecar::start(dir, &env), topic)
-}
-
 /// POSTs records `a` (no headers) and `b` (its own `traceparent`) with the caller's trace.
 async fn produce_traced(sidecar: &Sidecar, topic: &str) {
     let response = reqwest::Client::new()
@@ -840,7 +837,12 @@ fn trace_id(traceparent: &str) -> &str {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_spans_the_callers_trace_passes_through_the_sidecar_both_ways() {
     let dir = scratch("sidecar-trace");
-    let (app, sidecar, topic) = traced_pipeline(&dir, &[]);
+    let Push {
+        app,
+        sidecar,
+        topic,
+        ..
+    } = push_setup(&dir, 1, &[], &[]);
     sidecar.ready().await;
     produce_traced(&sidecar, &topic).await;
     let event = reqwest::Client::new()
@@ -908,8 +910,12 @@ async fn with_spans_the_sidecar_continues_the_callers_trace() {
     // Spans are recorded once an OTLP endpoint is set; nothing listens there (export failures
     // are only logged), the trace context on Kafka and on the pushes is what is checked.
     let endpoint = format!("http://127.0.0.1:{}", kafkadeps_tests::free_port());
-    let (app, sidecar, topic) =
-        traced_pipeline(&dir, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let Push {
+        app,
+        sidecar,
+        topic,
+        ..
+    } = push_setup(&dir, 1, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
     sidecar.ready().await;
     produce_traced(&sidecar, &topic).await;
 
