@@ -786,19 +786,29 @@ async fn produce_answers_say_how_long_kafka_took() {
         "kafka {kafka} ms of {total} ms"
     );
 
-    let response = client
-        .post(format!("{}/v1/topics/{topic}/events", sidecar.url()))
-        .header("ce-specversion", "1.0")
-        .header("ce-id", "1")
-        .header("ce-source", "/test")
-        .header("ce-type", "t")
-        .header("content-type", "application/json")
-        .body("{}")
+    let response = binary_event(&client, &sidecar, &topic, "1")
         .send()
         .await
         .expect("request");
     assert_eq!(response.status(), 200);
     assert!(kafka_ms(&response).is_some_and(|ms| ms > 0.0));
+}
+
+/// A request producing a minimal CloudEvent `id` in the HTTP binary mode to `topic`.
+fn binary_event(
+    client: &reqwest::Client,
+    sidecar: &Sidecar,
+    topic: &str,
+    id: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .post(format!("{}/v1/topics/{topic}/events", sidecar.url()))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-source", "/test")
+        .header("ce-type", "t")
+        .header("content-type", "application/json")
+        .body("{}")
 }
 
 /// A caller's W3C trace context, and another one a record carries itself.
@@ -845,15 +855,8 @@ async fn without_spans_the_callers_trace_passes_through_the_sidecar_both_ways() 
     } = push_setup(&dir, 1, &[], &[]);
     sidecar.ready().await;
     produce_traced(&sidecar, &topic).await;
-    let event = reqwest::Client::new()
-        .post(format!("{}/v1/topics/{topic}/events", sidecar.url()))
+    let event = binary_event(&reqwest::Client::new(), &sidecar, &topic, "evt-t")
         .header("traceparent", CALLER)
-        .header("ce-specversion", "1.0")
-        .header("ce-id", "evt-t")
-        .header("ce-source", "/test")
-        .header("ce-type", "t")
-        .header("content-type", "application/json")
-        .body("{}")
         .send()
         .await
         .expect("event");
