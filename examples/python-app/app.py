@@ -3,14 +3,15 @@
 
     python app.py receive   # serve POST /kafka/{topic}: records pushed by the sidecar
     python app.py produce   # send records through the sidecar (acks=all before the 200)
-    python app.py pull      # poll records from the sidecar and commit them
+    python app.py pull      # poll records from the sidecar, commit (or nack) them
 
 Environment:
     KAFKA_SIDECAR_URL   the sidecar's data API (default http://127.0.0.1:4195; the injector sets it)
     APP_PORT            port `receive` listens on (default 8080, on 127.0.0.1)
     APP_RECEIVED        file to append one JSON line per received record (default: stdout)
     APP_FAULTS          `receive` answers these statuses for a key before a 200,
-                        e.g. "order-5=500,500;order-9=400"
+                        e.g. "order-5=500,500;order-9=400"; `pull` nacks the key instead
+                        (429/5xx: retry later, other statuses: dead-letter now)
     APP_DELAY_MS        `receive` takes this long per record (default 0)
 """
 
@@ -22,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SIDECAR = os.environ.get("KAFKA_SIDECAR_URL", "http://127.0.0.1:4195").rstrip("/")
@@ -41,11 +43,11 @@ class Journal:
             self._out.flush()
 
 
-def call(method, path, body=None, timeout=35):
+def call(method, path, body=None, timeout=35, headers=None):
     """One request to the sidecar; returns (status, parsed JSON body)."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(SIDECAR + path, data=data, method=method,
-                                 headers={"content-type": "application/json"})
+                                 headers={"content-type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -54,19 +56,36 @@ def call(method, path, body=None, timeout=35):
 
 
 def produce(topic, count, batch, prefix):
-    """Sends `count` records keyed `{prefix}-{i}`, retrying 503s as the sidecar asks."""
+    """Sends `count` records keyed `{prefix}-{i}`, retrying 503s and timeouts as the sidecar asks.
+
+    Each batch carries an Idempotency-Key, so a retry after a timeout (when the app cannot know
+    whether the batch was written) or a partial failure stores every record once.
+    """
     sent = 0
     while sent < count:
         n = min(batch, count - sent)
         records = [{"key": f"{prefix}-{sent + i}", "value": {"n": sent + i}} for i in range(n)]
-        status, body = call("POST", f"/v1/topics/{topic}/records", {"records": records})
-        if status == 503:
+        key = {"idempotency-key": str(uuid.uuid4())}
+        while True:
+            try:
+                status, body = call("POST", f"/v1/topics/{topic}/records",
+                                    {"records": records}, headers=key)
+            except (TimeoutError, urllib.error.URLError):
+                time.sleep(1)
+                continue
+            if status != 503:
+                break
             time.sleep(1)
-            continue
         if status != 200:
             sys.exit(f"produce failed: {status} {body}")
         sent += n
     print(json.dumps({"produced": sent, "topic": topic}), flush=True)
+
+
+def fail(message):
+    """Ends the whole process (also from a worker thread)."""
+    print(message, file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def parse_faults(text):
@@ -134,31 +153,84 @@ def receive(port, journal, faults, delay):
     server.serve_forever()
 
 
-def pull(group, journal, expect, max_records):
-    """Polls and commits until `expect` records arrived (forever when 0)."""
-    received = 0
-    while expect == 0 or received < expect:
-        status, body = call("POST", f"/v1/consumers/{group}/poll",
-                            {"max_records": max_records, "timeout_ms": 1000})
-        if status == 503:
-            time.sleep(1)
-            continue
-        if status != 200:
-            sys.exit(f"poll failed: {status} {body}")
-        next_offsets = {}
-        for r in body["records"]:
-            journal.write({"topic": r["topic"], "partition": r["partition"],
-                           "offset": r["offset"], "key": r.get("key"), "status": 200})
-            tp = (r["topic"], r["partition"])
-            next_offsets[tp] = max(next_offsets.get(tp, 0), r["offset"] + 1)
-        received += len(body["records"])
-        if next_offsets:
-            offsets = [{"topic": t, "partition": p, "offset": o}
-                       for (t, p), o in next_offsets.items()]
-            status, body = call("POST", f"/v1/consumers/{group}/commit", {"offsets": offsets})
+def pull(group, journal, expect, max_records, faults, workers, abandon_every, exit_after):
+    """Polls and commits until `expect` records were processed (forever when 0).
+
+    Each poll answer's records are held under its `lease`: the commit (and any nack) names it,
+    so a worker acknowledges only what it received itself. With `workers` > 1, that many threads
+    poll the same sidecar at once (as gunicorn workers would). `abandon_every` K: every K-th
+    batch of a worker is dropped unprocessed and uncommitted (a worker recycled); its records
+    come back once their lease expires. `exit_after` N: the process dies (exit 3, no commit)
+    after processing N records (an app container restarting mid-batch).
+    """
+    lock = threading.Lock()
+    processed = [0]  # records processed (2xx) by all workers
+    handled = [0]
+
+    def done():
+        with lock:
+            return expect and processed[0] >= expect
+
+    def work():
+        batches = 0
+        while not done():
+            status, body = call("POST", f"/v1/consumers/{group}/poll",
+                                {"max_records": max_records, "timeout_ms": 1000})
+            if status == 503:
+                time.sleep(1)
+                continue
             if status != 200:
-                sys.exit(f"commit failed: {status} {body}")
-    print(json.dumps({"pulled": received}), flush=True)
+                fail(f"poll failed: {status} {body}")
+            if not body["records"]:
+                continue
+            batches += 1
+            if abandon_every and batches % abandon_every == 0:
+                continue  # recycled before it processed this batch: nothing is committed
+            next_offsets, retry, dead = {}, [], []
+            for r in body["records"]:
+                with lock:
+                    planned = faults.get(r.get("key"))
+                    status = planned.pop(0) if planned else 200
+                    if status == 200:
+                        handled[0] += 1
+                        if exit_after and handled[0] > exit_after:
+                            os._exit(3)  # dies mid-batch: nothing of this batch is committed
+                journal.write({"topic": r["topic"], "partition": r["partition"],
+                               "offset": r["offset"], "key": r.get("key"), "status": status})
+                coordinates = {"topic": r["topic"], "partition": r["partition"],
+                               "offset": r["offset"]}
+                if status == 200:
+                    tp = (r["topic"], r["partition"])
+                    next_offsets[tp] = max(next_offsets.get(tp, 0), r["offset"] + 1)
+                elif status == 429 or status >= 500:
+                    retry.append(coordinates)
+                else:
+                    dead.append(coordinates)
+            for action, records in (("retry", retry), ("dead_letter", dead)):
+                if records:
+                    status, answer = call("POST", f"/v1/consumers/{group}/nack",
+                                          {"lease": body["lease"], "records": records,
+                                           "action": action, "reason": f"app answered {action}"})
+                    if status != 200:
+                        fail(f"nack failed: {status} {answer}")
+            if next_offsets:
+                offsets = [{"topic": t, "partition": p, "offset": o}
+                           for (t, p), o in next_offsets.items()]
+                status, answer = call("POST", f"/v1/consumers/{group}/commit",
+                                      {"lease": body["lease"], "offsets": offsets})
+                if status == 409:
+                    continue  # the lease expired: these records are handed out again
+                if status != 200:
+                    fail(f"commit failed: {status} {answer}")
+                with lock:
+                    processed[0] += answer["acknowledged"]
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps({"pulled": processed[0]}), flush=True)
 
 
 def main():
@@ -174,6 +246,9 @@ def main():
     p.add_argument("--group", required=True)
     p.add_argument("--expect", type=int, default=0)
     p.add_argument("--max-records", type=int, default=100)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--abandon-every", type=int, default=0)
+    p.add_argument("--exit-after", type=int, default=0)
     args = parser.parse_args()
     journal = Journal(os.environ.get("APP_RECEIVED"))
     if args.command == "produce":
@@ -183,7 +258,9 @@ def main():
                 parse_faults(os.environ.get("APP_FAULTS")),
                 int(os.environ.get("APP_DELAY_MS", "0")) / 1000)
     else:
-        pull(args.group, journal, args.expect, args.max_records)
+        pull(args.group, journal, args.expect, args.max_records,
+             parse_faults(os.environ.get("APP_FAULTS")), args.workers, args.abandon_every,
+             args.exit_after)
 
 
 if __name__ == "__main__":

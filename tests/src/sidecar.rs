@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::{bootstrap, eventually, free_port, http_get, python, repo_root, sidecar_bin, unique};
+use crate::{
+    bootstrap, committed_offsets, eventually, free_port, http_get, python, repo_root, sidecar_bin,
+    unique,
+};
 
 /// A scratch directory of one test.
 pub fn scratch(prefix: &str) -> PathBuf {
@@ -311,4 +314,165 @@ pub fn kafka_ms(response: &reqwest::Response) -> Option<f64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// Runs `app.py <args>` with `env` against the sidecar at `sidecar_url` to the end; its exit
+/// code and output.
+pub async fn run_app_with(
+    sidecar_url: &str,
+    journal: Option<&Path>,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (Option<i32>, String) {
+    let mut cmd = tokio::process::Command::new(python());
+    cmd.arg(app_script())
+        .args(args)
+        .env("KAFKA_SIDECAR_URL", sidecar_url)
+        .envs(env.iter().copied());
+    if let Some(j) = journal {
+        cmd.env("APP_RECEIVED", j);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
+        .await
+        .expect("the Python app finished in time")
+        .expect("run the Python app");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// A pull-mode client of one sidecar's group, speaking the data API directly.
+pub struct Puller {
+    client: reqwest::Client,
+    base: String,
+}
+
+/// One poll answer.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Polled {
+    /// The lease the records were handed out under (`None` when there are none).
+    pub lease: Option<String>,
+    /// How long the lease lasts.
+    pub lease_expires_in_ms: u64,
+    /// The records' envelopes.
+    pub records: Vec<serde_json::Value>,
+}
+
+impl Polled {
+    /// The records' (partition, offset), in answer order.
+    pub fn positions(&self) -> Vec<(i32, i64)> {
+        self.records
+            .iter()
+            .map(|r| {
+                (
+                    i32::try_from(r["partition"].as_i64().expect("partition")).expect("i32"),
+                    r["offset"].as_i64().expect("offset"),
+                )
+            })
+            .collect()
+    }
+
+    /// The records' keys.
+    pub fn keys(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .map(|r| r["key"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The lease, which a poll with records has.
+    pub fn lease(&self) -> &str {
+        self.lease
+            .as_deref()
+            .expect("a poll with records has a lease")
+    }
+}
+
+impl Puller {
+    /// A client of `sidecar`'s pull API for `group`.
+    pub fn new(sidecar: &Sidecar, group: &str) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base: format!("{}/v1/consumers/{group}", sidecar.url()),
+        }
+    }
+
+    async fn post(&self, op: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(format!("{}/{op}", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{op}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// Polls up to `max` records, waiting up to `timeout_ms` for the first.
+    pub async fn poll(&self, max: usize, timeout_ms: u64) -> Polled {
+        let (status, body) = self
+            .post(
+                "poll",
+                &serde_json::json!({"max_records": max, "timeout_ms": timeout_ms}),
+            )
+            .await;
+        assert_eq!(status, 200, "poll: {body}");
+        serde_json::from_value(body).expect("poll answer")
+    }
+
+    /// Commits `offsets` (topic, partition, next offset) under `lease`: status and body.
+    pub async fn commit(
+        &self,
+        lease: &str,
+        offsets: &[(&str, i32, i64)],
+    ) -> (u16, serde_json::Value) {
+        let offsets: Vec<_> = offsets
+            .iter()
+            .map(|(t, p, o)| serde_json::json!({"topic": t, "partition": p, "offset": o}))
+            .collect();
+        self.post(
+            "commit",
+            &serde_json::json!({"lease": lease, "offsets": offsets}),
+        )
+        .await
+    }
+
+    /// Nacks the records at `offsets` (topic, partition, offset) of `lease` with `action`.
+    pub async fn nack(
+        &self,
+        lease: &str,
+        records: &[(&str, i32, i64)],
+        action: &str,
+        reason: &str,
+    ) -> (u16, serde_json::Value) {
+        let records: Vec<_> = records
+            .iter()
+            .map(|(t, p, o)| serde_json::json!({"topic": t, "partition": p, "offset": o}))
+            .collect();
+        self.post(
+            "nack",
+            &serde_json::json!({"lease": lease, "records": records, "action": action, "reason": reason}),
+        )
+        .await
+    }
+}
+
+/// Waits until the group committed `total` records over `partitions` partitions of `topic`.
+pub async fn all_committed(group: &str, topic: &str, partitions: i32, total: i64) {
+    let (group, topic) = (group.to_owned(), topic.to_owned());
+    eventually(Duration::from_secs(60), "every record committed", || {
+        let (group, topic) = (group.clone(), topic.clone());
+        async move {
+            let sum: i64 = committed_offsets(&group, &topic, partitions)
+                .iter()
+                .map(|o| (*o).max(0))
+                .sum();
+            (sum == total).then_some(())
+        }
+    })
+    .await;
 }

@@ -1,6 +1,6 @@
 //! The sidecar against the real cluster, driven by the real Python example app over real HTTP:
-//! push and pull consumption, retries and dead letters, crashes, graceful drain, the error
-//! contract and the OpenAPI document.
+//! push consumption, retries and dead letters, crashes, graceful drain, the error contract and
+//! the OpenAPI document. Pull consumption: `sidecar_pull.rs`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,30 +9,12 @@ use std::time::Duration;
 
 use kafkadeps::consumer::dlq_headers;
 use kafkadeps_tests::sidecar::{
-    App, Received, Sidecar, assert_partition_order, journal, kafka_ms, metric_sum, processed_keys,
-    run_app, scratch,
+    App, Received, Sidecar, all_committed, assert_partition_order, journal, kafka_ms, metric_sum,
+    processed_keys, run_app, scratch,
 };
-use kafkadeps_tests::{
-    committed_offsets, eventually, http_get, python, read_all, repo_root, unique,
-};
+use kafkadeps_tests::{eventually, http_get, python, read_all, repo_root, unique};
 
 const RECORDS: usize = 10_000;
-
-/// Waits until the group committed `total` records over `partitions` partitions of `topic`.
-async fn all_committed(group: &str, topic: &str, partitions: i32, total: i64) {
-    let (group, topic) = (group.to_owned(), topic.to_owned());
-    eventually(Duration::from_secs(60), "every record committed", || {
-        let (group, topic) = (group.clone(), topic.clone());
-        async move {
-            let sum: i64 = committed_offsets(&group, &topic, partitions)
-                .iter()
-                .map(|o| (*o).max(0))
-                .sum();
-            (sum == total).then_some(())
-        }
-    })
-    .await;
-}
 
 /// A push pipeline: the Python app receiving, and a sidecar producing and consuming a new topic
 /// in a new group and pushing to the app.
@@ -150,122 +132,6 @@ async fn push_delivers_ten_thousand_records_once_each_in_partition_order() {
     assert_eq!(
         metric_sum(&metrics, "kafkadeps_consumer_messages_total", &ok),
         RECORDS as f64
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn pull_delivers_ten_thousand_records_with_explicit_commits() {
-    let dir = scratch("sidecar-pull");
-    let (topic, group) = (unique("sc-pull"), unique("sc-pull-g"));
-    let declared = format!("{topic}(partitions=3)");
-    let sidecar = Sidecar::start(
-        &dir,
-        &[
-            ("KAFKA_PRODUCES", &declared),
-            ("KAFKA_CONSUMES", &topic),
-            ("KAFKA_GROUP_ID", &group),
-        ],
-    );
-    sidecar.ready().await;
-    let count = RECORDS.to_string();
-    run_app(
-        &sidecar.url(),
-        None,
-        &["produce", "--topic", &topic, "--count", &count],
-    )
-    .await;
-    let path = dir.join("pulled.jsonl");
-    run_app(
-        &sidecar.url(),
-        Some(&path),
-        &[
-            "pull",
-            "--group",
-            &group,
-            "--expect",
-            &count,
-            "--max-records",
-            "500",
-        ],
-    )
-    .await;
-    let entries = journal(&path);
-    let keys = processed_keys(&entries);
-    assert_eq!(keys.len(), RECORDS);
-    assert!(keys.values().all(|n| *n == 1), "a record was pulled twice");
-    assert_partition_order(&entries);
-    all_committed(&group, &topic, 3, RECORDS as i64).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn pulled_but_uncommitted_records_are_redelivered_after_a_restart() {
-    let dir = scratch("sidecar-redeliver");
-    let (topic, group) = (unique("sc-redo"), unique("sc-redo-g"));
-    let declared = format!("{topic}(partitions=1)");
-    let env = [
-        ("KAFKA_PRODUCES", declared.as_str()),
-        ("KAFKA_CONSUMES", topic.as_str()),
-        ("KAFKA_GROUP_ID", group.as_str()),
-    ];
-    let mut sidecar = Sidecar::start(&dir, &env);
-    // The postStart hook of a non-native sidecar returns once the sidecar is ready.
-    assert_eq!(sidecar.wait_hook("60s").await, Some(0));
-    sidecar.ready().await;
-    run_app(
-        &sidecar.url(),
-        None,
-        &["produce", "--topic", &topic, "--count", "10"],
-    )
-    .await;
-    let client = reqwest::Client::new();
-    let poll = |url: String| {
-        let client = client.clone();
-        async move {
-            let body: serde_json::Value = client
-                .post(url)
-                .json(&serde_json::json!({"max_records": 10, "timeout_ms": 5000}))
-                .send()
-                .await
-                .expect("poll")
-                .json()
-                .await
-                .expect("poll body");
-            body["records"]
-                .as_array()
-                .expect("records")
-                .iter()
-                .map(|r| r["offset"].as_i64().expect("offset"))
-                .collect::<Vec<_>>()
-        }
-    };
-    let poll_url = format!("{}/v1/consumers/{group}/poll", sidecar.url());
-    let mut first = Vec::new();
-    while first.len() < 10 {
-        first.extend(poll(poll_url.clone()).await);
-    }
-    assert_eq!(first, (0..10).collect::<Vec<_>>());
-    let committed: serde_json::Value = client
-        .post(format!("{}/v1/consumers/{group}/commit", sidecar.url()))
-        .json(&serde_json::json!({"offsets": [{"topic": topic, "partition": 0, "offset": 6}]}))
-        .send()
-        .await
-        .expect("commit")
-        .json()
-        .await
-        .expect("commit body");
-    assert_eq!(committed["acknowledged"], 6);
-    // The preStop hook drains: acknowledged records are committed, the process exits 0.
-    assert_eq!(sidecar.drain().await, Some(0));
-    assert_eq!(sidecar.exit_code(Duration::from_secs(10)).await, Some(0));
-    assert_eq!(committed_offsets(&group, &topic, 1), [6]);
-
-    let restarted = sidecar.restart(&dir);
-    restarted.ready().await;
-    let again = poll(poll_url).await;
-    assert_eq!(
-        again.first(),
-        Some(&6),
-        "redelivered from the commit: {again:?}"
     );
 }
 
@@ -503,6 +369,7 @@ async fn the_error_contract_is_problem_details_and_never_a_panic() {
     let events = format!("/v1/topics/{topic}/events");
     let poll = format!("/v1/consumers/{group}/poll");
     let commit = format!("/v1/consumers/{group}/commit");
+    let nack = format!("/v1/consumers/{group}/nack");
     let cases: Vec<(&str, String, u16, &str)> = vec![
         (
             records.as_str(),
@@ -579,9 +446,33 @@ async fn the_error_contract_is_problem_details_and_never_a_panic() {
         ),
         (
             commit.as_str(),
-            r#"{"offsets":[{"topic":"t","partition":0,"offset":-1}]}"#.into(),
+            r#"{"lease":"l","offsets":[{"topic":"t","partition":0,"offset":-1}]}"#.into(),
             400,
             "malformed-request",
+        ),
+        (
+            commit.as_str(),
+            r#"{"offsets":[]}"#.into(),
+            400,
+            "malformed-request",
+        ),
+        (
+            commit.as_str(),
+            r#"{"lease":"made-up","offsets":[]}"#.into(),
+            409,
+            "lease-expired",
+        ),
+        (
+            nack.as_str(),
+            r#"{"lease":"l","records":[],"action":"later"}"#.into(),
+            400,
+            "malformed-request",
+        ),
+        (
+            "/v1/consumers/other-group/nack",
+            r#"{"lease":"l","records":[]}"#.into(),
+            404,
+            "unknown-group",
         ),
         ("/v2/nothing", "{}".into(), 404, "not-found"),
     ];

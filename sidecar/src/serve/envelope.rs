@@ -83,7 +83,7 @@ fn decode(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Where one produced record landed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub(crate) struct Offset {
     pub(crate) partition: i32,
     pub(crate) offset: i64,

@@ -8,6 +8,7 @@
 
 mod consume;
 mod envelope;
+mod idempotency;
 mod options;
 mod problem;
 mod produce;
@@ -137,6 +138,7 @@ async fn consume(kafka: &Kafka, state: &Arc<AppState>) -> Result<(), ConsumeErro
         Consumption::Pull(buffer) => {
             let buffer = Arc::clone(buffer);
             builder
+                .max_attempts(options.deliver_attempts)
                 .ordering(Ordering::Pipelined {
                     window: pull::WINDOW_PER_PARTITION,
                 })

@@ -18,6 +18,13 @@ pub(crate) const DELIVER_TIMEOUT: &str = "KAFKA_SIDECAR_DELIVER_TIMEOUT";
 pub(crate) const DELIVER_ATTEMPTS: &str = "KAFKA_SIDECAR_DELIVER_ATTEMPTS";
 /// How long a graceful shutdown may take in total.
 pub(crate) const SHUTDOWN_GRACE: &str = "KAFKA_SIDECAR_SHUTDOWN_GRACE";
+/// How long pulled records stay leased to the poll that took them before they are handed out
+/// again.
+pub(crate) const PULL_LEASE: &str = "KAFKA_SIDECAR_PULL_LEASE";
+/// How long a produce request's `Idempotency-Key` is remembered.
+pub(crate) const IDEMPOTENCY_WINDOW: &str = "KAFKA_SIDECAR_IDEMPOTENCY_WINDOW";
+/// How many idempotency keys are remembered at most (the oldest are forgotten first).
+pub(crate) const IDEMPOTENCY_MAX_KEYS: &str = "KAFKA_SIDECAR_IDEMPOTENCY_MAX_KEYS";
 
 /// Settings of `kafkadeps-sidecar serve`.
 #[derive(Debug, Clone)]
@@ -29,6 +36,9 @@ pub(crate) struct SidecarOptions {
     pub(crate) deliver_timeout: Duration,
     pub(crate) deliver_attempts: u32,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) pull_lease: Duration,
+    pub(crate) idempotency_window: Duration,
+    pub(crate) idempotency_max_keys: usize,
 }
 
 impl Default for SidecarOptions {
@@ -41,6 +51,9 @@ impl Default for SidecarOptions {
             deliver_timeout: Duration::from_secs(30),
             deliver_attempts: 10,
             shutdown_grace: Duration::from_secs(25),
+            pull_lease: Duration::from_secs(30),
+            idempotency_window: Duration::from_secs(600),
+            idempotency_max_keys: 100_000,
         }
     }
 }
@@ -95,6 +108,18 @@ impl SidecarOptions {
             o.shutdown_grace = duration(v)?;
             Ok(())
         });
+        read(PULL_LEASE, &mut |v| {
+            o.pull_lease = duration(v)?;
+            Ok(())
+        });
+        read(IDEMPOTENCY_WINDOW, &mut |v| {
+            o.idempotency_window = duration(v)?;
+            Ok(())
+        });
+        read(IDEMPOTENCY_MAX_KEYS, &mut |v| {
+            o.idempotency_max_keys = positive(v)?;
+            Ok(())
+        });
         if errors.is_empty() {
             Ok(o)
         } else {
@@ -146,6 +171,8 @@ mod tests {
         assert_eq!(o.listen.to_string(), "127.0.0.1:4195");
         assert!(o.deliver_url.is_none());
         assert_eq!(o.max_inflight, 16);
+        assert_eq!(o.pull_lease, Duration::from_secs(30));
+        assert_eq!(o.idempotency_window, Duration::from_secs(600));
     }
 
     #[test]
@@ -158,6 +185,9 @@ mod tests {
             (DELIVER_TIMEOUT, "2s"),
             (DELIVER_ATTEMPTS, "3"),
             (SHUTDOWN_GRACE, "5s"),
+            (PULL_LEASE, "3s"),
+            (IDEMPOTENCY_WINDOW, "1m"),
+            (IDEMPOTENCY_MAX_KEYS, "10"),
         ])
         .unwrap();
         assert_eq!(o.listen.port(), 9000);
@@ -171,6 +201,9 @@ mod tests {
         );
         assert_eq!(o.deliver_timeout, Duration::from_secs(2));
         assert_eq!(o.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(o.pull_lease, Duration::from_secs(3));
+        assert_eq!(o.idempotency_window, Duration::from_secs(60));
+        assert_eq!(o.idempotency_max_keys, 10);
     }
 
     #[test]

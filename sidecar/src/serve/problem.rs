@@ -95,6 +95,27 @@ impl Problem {
             detail,
         )
     }
+    /// 409: a commit or nack names a lease that expired (its records are handed out again) or
+    /// that this sidecar process never handed out.
+    pub(crate) fn lease_expired() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "lease-expired",
+            "Lease expired",
+            "the lease expired or is not this sidecar's: its unacknowledged records are handed out again by the next poll (KAFKA_SIDECAR_PULL_LEASE)",
+        )
+    }
+    /// 422: an `Idempotency-Key` already used for another request within the window.
+    pub(crate) fn idempotency_key_reused(key: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            format!(
+                "Idempotency-Key `{key}` was used for another request within KAFKA_SIDECAR_IDEMPOTENCY_WINDOW; use a new key for a new request"
+            ),
+        )
+    }
     /// 403: the operation is reserved to the pod's own loopback.
     pub(crate) fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)

@@ -1,5 +1,6 @@
 //! `POST /v1/topics/{topic}/records` and `POST /v1/topics/{topic}/events`: answered only once
-//! every record is acknowledged by all in-sync replicas.
+//! every record is acknowledged by all in-sync replicas; with an `Idempotency-Key`, written once
+//! however often the request is repeated (see [`idempotency`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,15 +10,18 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use kafkadeps::codec::cloudevents::{self as ce_codec, Mode};
 use kafkadeps::producer::SendFuture;
 use kafkadeps::telemetry::trace_context;
-use kafkadeps::{Delivery, OutgoingRecord, ProduceError, Producer};
+use kafkadeps::{OutgoingRecord, ProduceError, Producer};
 use serde::Deserialize;
 use tracing::{Instrument, Span};
 
 use super::chain;
 use super::envelope::{Offset, ProduceRequest};
+use super::idempotency::{self, Begin, Failure, Fingerprint, Outcomes};
 use super::problem::Problem;
 use super::state::AppState;
 
@@ -99,20 +103,23 @@ impl<'a> RequestTrace<'a> {
             .iter()
             .fold(record, |record, (name, value)| record.header(*name, value))
     }
+}
 
-    /// Starts sending `record` in the request's span — or, when it carries a trace context of
-    /// its own, in a span continuing that trace: a record's own trace wins over the request's.
-    fn send<'p>(&self, producer: &'p Producer, record: OutgoingRecord) -> SendFuture<'p> {
-        // A send starts when called: its span's parent is the span current then.
-        match own_trace(&record) {
-            Some(own) if !self.span.is_disabled() => {
-                let span =
-                    tracing::info_span!(parent: None, "produce record", otel.kind = "internal");
-                trace_context::continue_trace(&span, own);
-                span.in_scope(|| producer.send_record(record))
-            }
-            _ => self.span.in_scope(|| producer.send_record(record)),
+/// Starts sending `record` in the request's span — or, when it carries a trace context of its
+/// own, in a span continuing that trace: a record's own trace wins over the request's.
+fn send_traced<'p>(
+    request: &Span,
+    producer: &'p Producer,
+    record: OutgoingRecord,
+) -> SendFuture<'p> {
+    // A send starts when called: its span's parent is the span current then.
+    match own_trace(&record) {
+        Some(own) if !request.is_disabled() => {
+            let span = tracing::info_span!(parent: None, "produce record", otel.kind = "internal");
+            trace_context::continue_trace(&span, own);
+            span.in_scope(|| producer.send_record(record))
         }
+        _ => request.in_scope(|| producer.send_record(record)),
     }
 }
 
@@ -135,7 +142,7 @@ pub(crate) async fn records(
     Path(topic): Path<String>,
     http: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Timed<Json<Offsets>>, Problem> {
+) -> Result<Response, Problem> {
     if !state.produces(&topic) {
         return Err(Problem::undeclared_topic(&topic));
     }
@@ -158,57 +165,128 @@ pub(crate) async fn records(
         .map(|(i, r)| r.into_outgoing(&topic, i))
         .collect::<Result<Vec<_>, _>>()
         .map_err(Problem::malformed)?;
-    let trace = RequestTrace::of("/v1/topics/{topic}/records", &topic, &http);
+    const ROUTE: &str = "/v1/topics/{topic}/records";
+    let key = idempotency::parse_key(&http).map_err(Problem::malformed)?;
+    let fingerprint = key.as_ref().map(|_| {
+        state
+            .idempotency
+            .fingerprint([ROUTE.as_bytes(), topic.as_bytes(), &raw[..]])
+    });
+    let trace = RequestTrace::of(ROUTE, &topic, &http);
     let outgoing = outgoing.into_iter().map(|r| trace.carry(r)).collect();
-    let producer = state.producer()?;
-    let since = Instant::now();
-    send_all(&producer, outgoing, &trace)
-        .await
-        .map(|o| timed(since, Json(o)))
+    produce(&state, key.zip(fingerprint), outgoing, trace.span).await
 }
 
-/// Sends concurrently (ordered per key by the producer), answers in request order.
-async fn send_all(
-    producer: &Producer,
+/// Produces the records of one request (in request order) and answers: once per idempotency
+/// key and fingerprint when the request has one.
+async fn produce(
+    state: &Arc<AppState>,
+    key: Option<(String, Fingerprint)>,
     records: Vec<OutgoingRecord>,
-    trace: &RequestTrace<'_>,
-) -> Result<Offsets, Problem> {
+    span: Span,
+) -> Result<Response, Problem> {
+    let Some((key, fingerprint)) = key else {
+        let producer = state.producer()?;
+        let since = Instant::now();
+        let outcomes = send_missing(&producer, &span, records, None).await;
+        return answer(&outcomes, false).map(|o| timed(since, Json(o)).into_response());
+    };
+    loop {
+        match state.idempotency.begin(&key, fingerprint) {
+            Begin::Conflict => return Err(Problem::idempotency_key_reused(&key)),
+            Begin::Replay(outcomes) => {
+                let offsets = answer(&outcomes, true)?;
+                return Ok((
+                    [(
+                        HeaderName::from_static(idempotency::REPLAYED_HEADER),
+                        "true",
+                    )],
+                    Json(offsets),
+                )
+                    .into_response());
+            }
+            Begin::Wait(mut first) => {
+                // Ends with the first request's outcome, or when it ended without one.
+                let _ = first.wait_for(Option::is_some).await;
+            }
+            Begin::Execute { previous, slot } => {
+                // Dropping the slot (not ready, draining) forgets the attempt.
+                let producer = state.producer()?;
+                let since = Instant::now();
+                // Its own task: a client giving up does not cancel the sends or their record.
+                let task = tokio::spawn(async move {
+                    let outcomes =
+                        send_missing(&producer, &span, records, previous.as_deref()).await;
+                    slot.complete(outcomes)
+                });
+                let outcomes = task.await.map_err(|e| {
+                    Problem::produce_failed(format!("the produce task failed: {e}"))
+                })?;
+                return answer(&outcomes, true).map(|o| timed(since, Json(o)).into_response());
+            }
+        }
+    }
+}
+
+/// Sends concurrently (ordered per key by the producer) the records that have no offset in
+/// `previous`; each record's outcome, in request order.
+async fn send_missing(
+    producer: &Producer,
+    span: &Span,
+    records: Vec<OutgoingRecord>,
+    previous: Option<&Outcomes>,
+) -> Outcomes {
     let sends: Vec<_> = records
         .into_iter()
-        .map(|r| trace.send(producer, r))
-        .collect();
-    let results: Vec<Result<Delivery, ProduceError>> = futures::future::join_all(sends)
-        .instrument(trace.span.clone())
-        .await;
-    if results.iter().all(Result::is_ok) {
-        let offsets = results
-            .into_iter()
-            .flatten()
-            .map(|d| Offset {
-                partition: d.partition,
-                offset: d.offset,
-            })
-            .collect();
-        return Ok(Offsets { offsets });
-    }
-    let retriable = results
-        .iter()
-        .any(|r| r.as_ref().is_err_and(ProduceError::is_retriable));
-    let first_error = results
-        .iter()
-        .find_map(|r| r.as_ref().err())
-        .map(|e| chain(e))
-        .unwrap_or_default();
-    let outcome: Vec<serde_json::Value> = results
-        .iter()
-        .map(|r| match r {
-            Ok(d) => serde_json::json!({ "partition": d.partition, "offset": d.offset }),
-            Err(e) => serde_json::json!({ "error": chain(e) }),
+        .enumerate()
+        .map(|(i, record)| match previous.and_then(|p| p.get(i)) {
+            Some(Ok(stored)) => futures::future::Either::Left(std::future::ready(Ok(*stored))),
+            _ => futures::future::Either::Right(send_traced(span, producer, record).map(|sent| {
+                sent.map(|d| Offset {
+                    partition: d.partition,
+                    offset: d.offset,
+                })
+                .map_err(|e| Failure {
+                    message: chain(&e),
+                    retriable: e.is_retriable(),
+                })
+            })),
         })
         .collect();
-    let failed = outcome.iter().filter(|o| o.get("error").is_some()).count();
+    futures::future::join_all(sends)
+        .instrument(span.clone())
+        .await
+}
+
+/// The answer to a request whose records had `outcomes`: their offsets, or the problem with
+/// each record's outcome.
+fn answer(outcomes: &Outcomes, keyed: bool) -> Result<Offsets, Problem> {
+    if outcomes.iter().all(Result::is_ok) {
+        return Ok(Offsets {
+            offsets: outcomes.iter().flatten().copied().collect(),
+        });
+    }
+    let failures = || outcomes.iter().filter_map(|o| o.as_ref().err());
+    let retriable = failures().any(|f| f.retriable);
+    let first_error = failures()
+        .next()
+        .map(|f| f.message.as_str())
+        .unwrap_or_default();
+    let outcome: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(d) => serde_json::json!({ "partition": d.partition, "offset": d.offset }),
+            Err(f) => serde_json::json!({ "error": f.message }),
+        })
+        .collect();
+    let retry = if keyed {
+        "retrying with the same Idempotency-Key sends only the failed ones"
+    } else {
+        "the others are stored, so a retry may duplicate them (an Idempotency-Key avoids that)"
+    };
     let detail = format!(
-        "{failed} of {} record(s) not acknowledged (first: {first_error}); the others are stored, so a retry may duplicate them",
+        "{} of {} record(s) not acknowledged (first: {first_error}); {retry}",
+        failures().count(),
         outcome.len()
     );
     let problem = if retriable {
@@ -233,7 +311,7 @@ pub(crate) async fn events(
     query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Timed<Json<Offsets>>, Problem> {
+) -> Result<Response, Problem> {
     if !state.produces(&topic) {
         return Err(Problem::undeclared_topic(&topic));
     }
@@ -268,23 +346,24 @@ pub(crate) async fn events(
             source,
         }))
     })?;
-    let trace = RequestTrace::of("/v1/topics/{topic}/events", &topic, &headers);
+    const ROUTE: &str = "/v1/topics/{topic}/events";
+    let key = idempotency::parse_key(&headers).map_err(Problem::malformed)?;
+    let fingerprint = key.as_ref().map(|_| {
+        // What shapes the record: the mode, and the event's headers (binary mode) and body.
+        let mut shaping: Vec<(&str, &[u8])> = headers
+            .iter()
+            .filter(|(name, _)| *name == header::CONTENT_TYPE || name.as_str().starts_with("ce-"))
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .collect();
+        shaping.sort_unstable();
+        let mode = query.mode.as_deref().unwrap_or("binary").as_bytes();
+        state.idempotency.fingerprint(
+            [ROUTE.as_bytes(), topic.as_bytes(), mode, &raw[..]]
+                .into_iter()
+                .chain(shaping.iter().flat_map(|(n, v)| [n.as_bytes(), *v])),
+        )
+    });
+    let trace = RequestTrace::of(ROUTE, &topic, &headers);
     let record = trace.carry(record);
-    let producer = state.producer()?;
-    let since = Instant::now();
-    let sent = trace.send(&producer, record);
-    match sent.instrument(trace.span).await {
-        Ok(d) => Ok(timed(
-            since,
-            Json(Offsets {
-                offsets: vec![Offset {
-                    partition: d.partition,
-                    offset: d.offset,
-                }],
-            }),
-        )),
-        Err(e @ ProduceError::Encode { .. }) => Err(Problem::malformed(chain(&e))),
-        Err(e) if e.is_retriable() => Err(Problem::unavailable(chain(&e))),
-        Err(e) => Err(Problem::produce_failed(chain(&e))),
-    }
+    produce(&state, key.zip(fingerprint), vec![record], trace.span).await
 }

@@ -24,6 +24,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/topics/{topic}/events", post(produce::events))
         .route("/v1/consumers/{group}/poll", post(consume::poll))
         .route("/v1/consumers/{group}/commit", post(consume::commit))
+        .route("/v1/consumers/{group}/nack", post(consume::nack))
         .route("/v1/shutdown", post(shutdown))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)

@@ -9,6 +9,7 @@ use kafkadeps::config::Settings;
 use kafkadeps::{Kafka, Producer};
 use tokio::sync::watch;
 
+use super::idempotency::Idempotency;
 use super::options::SidecarOptions;
 use super::problem::Problem;
 use super::pull::PullBuffer;
@@ -30,6 +31,8 @@ pub(crate) struct AppState {
     pub(crate) options: SidecarOptions,
     pub(crate) group: String,
     pub(crate) consumption: Consumption,
+    /// Produce requests' `Idempotency-Key`s.
+    pub(crate) idempotency: Arc<Idempotency>,
     produced: HashSet<String>,
     kafka: OnceLock<Kafka>,
     draining: AtomicBool,
@@ -42,9 +45,13 @@ impl AppState {
         let consumption = match (&options.deliver_url, consumes) {
             (_, false) => Consumption::None,
             (Some(url), true) => Consumption::Push(url.clone()),
-            (None, true) => Consumption::Pull(Arc::new(PullBuffer::default())),
+            (None, true) => Consumption::Pull(Arc::new(PullBuffer::new(options.pull_lease))),
         };
         Self {
+            idempotency: Arc::new(Idempotency::new(
+                options.idempotency_window,
+                options.idempotency_max_keys,
+            )),
             options,
             group: settings.group_id.clone(),
             consumption,
