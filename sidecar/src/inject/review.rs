@@ -27,8 +27,39 @@ pub(crate) enum Outcome {
 /// The API version this webhook speaks.
 const ADMISSION_V1: &str = "admission.k8s.io/v1";
 
-/// Answers one AdmissionReview. `Err` is a malformed request (answered with 400).
+/// Answers one AdmissionReview, in its wire form. `Err` is a malformed request (answered with
+/// 400).
 pub(crate) fn review(
+    body: &[u8],
+    settings: &InjectorSettings,
+) -> Result<(serde_json::Value, Outcome), String> {
+    let (answer, outcome) = decide_review(body, settings)?;
+    Ok((wire(&answer)?, outcome))
+}
+
+/// The AdmissionReview as the API documents it: `response.patch` is base64 text. (kube's type
+/// serializes the bytes as an array of numbers, which Go's decoder happens to accept and other
+/// tools do not.)
+fn wire(answer: &AdmissionReview<DynamicObject>) -> Result<serde_json::Value, String> {
+    use base64::Engine;
+    let mut value =
+        serde_json::to_value(answer).map_err(|e| format!("cannot encode the answer: {e}"))?;
+    if let Some(patch) = value.pointer_mut("/response/patch")
+        && let serde_json::Value::Array(bytes) = patch
+    {
+        let bytes: Vec<u8> = bytes
+            .iter()
+            .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+            .collect::<Option<_>>()
+            .ok_or("the patch is not bytes")?;
+        *patch = base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into();
+    }
+    Ok(value)
+}
+
+fn decide_review(
     body: &[u8],
     settings: &InjectorSettings,
 ) -> Result<(AdmissionReview<DynamicObject>, Outcome), String> {
