@@ -34,6 +34,9 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The sidecar as it ships (no webhook, no GSSAPI) is a feature set of its own.
 cargo clippy -p kafkadeps-sidecar --no-default-features --features vendored --locked -- -D warnings
+# So are the example services of the images (the SDK without its default features).
+cargo clippy -p example-orders-service -p example-billing-service --no-default-features \
+  --features vendored --locked -- -D warnings
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
@@ -51,6 +54,9 @@ fi
 
 step "cargo test (against $KAFKA_BOOTSTRAP_SERVERS)"
 cargo build --workspace --bins --locked --quiet
+# The container images (podman), run by the image and Kubernetes tests.
+export KAFKADEPS_IMAGE_TAG=test
+scripts/images.sh build --tag "$KAFKADEPS_IMAGE_TAG"
 # The sidecar, provisioning and interop tests run the binary that ships in the sidecar image.
 export KAFKADEPS_SIDECAR_BIN
 KAFKADEPS_SIDECAR_BIN=$(scripts/build-sidecar.sh --quiet)

@@ -92,3 +92,28 @@ ensure_node_packages() {
   fi
   export KAFKADEPS_NODE_MODULES="$dir/node_modules"
 }
+
+# static_build [--profile P] PACKAGE [cargo args...]: builds PACKAGE's binaries as they ship in
+# images — profile P (default `dist`), statically linked, non-PIE (`+crt-static`,
+# `relocation-model=static`: no loader, no shared libraries, no start-up relocations) — and
+# prints the directory holding them. The explicit `--target` keeps these flags away from build
+# scripts and proc macros.
+static_build() {
+  local profile=dist package host
+  if [ "$1" = --profile ]; then profile="$2"; shift 2; fi
+  package="$1"
+  shift
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  RUSTFLAGS="-C relocation-model=static -C target-feature=+crt-static" \
+    cargo build --locked --profile "$profile" -p "$package" --target "$host" "$@" >&2
+  echo "$CARGO_TARGET_DIR/$host/$profile"
+}
+
+# podman as it runs on these machines: runc (crun refuses their hybrid cgroups) and cgroupfs
+# (no systemd). Installs podman and runc from Debian first.
+ensure_podman() {
+  ensure_debian_packages podman runc ca-certificates
+}
+kd_podman() {
+  podman --runtime runc --cgroup-manager cgroupfs "$@"
+}

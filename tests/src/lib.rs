@@ -5,6 +5,7 @@
 //! `KAFKA_BOOTSTRAP_SERVERS` points elsewhere (then fault tests that kill brokers are skipped
 //! unless `KAFKADEPS_TEST_FAULTS=1`, since they can only kill brokers this checkout started).
 
+pub mod containers;
 pub mod kube;
 pub mod schema_registry;
 pub mod sidecar;

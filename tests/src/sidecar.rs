@@ -394,9 +394,14 @@ impl Polled {
 impl Puller {
     /// A client of `sidecar`'s pull API for `group`.
     pub fn new(sidecar: &Sidecar, group: &str) -> Self {
+        Self::at(&sidecar.url(), group)
+    }
+
+    /// A client of the pull API of the sidecar at `url` (`http://host:port`) for `group`.
+    pub fn at(url: &str, group: &str) -> Self {
         Self {
             client: reqwest::Client::new(),
-            base: format!("{}/v1/consumers/{group}", sidecar.url()),
+            base: format!("{url}/v1/consumers/{group}"),
         }
     }
 

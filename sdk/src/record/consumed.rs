@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use rdkafka::Timestamp;
-use rdkafka::message::{Headers, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Headers, OwnedHeaders};
 use serde::de::DeserializeOwned;
 
 use crate::codec::{Codec, CodecError};
@@ -146,9 +146,9 @@ impl Record {
 
     /// An rdkafka message with the same contents (for bindings that read rdkafka messages).
     #[cfg(feature = "cloudevents")]
-    pub(crate) fn to_message(&self) -> OwnedMessage {
+    pub(crate) fn to_message(&self) -> rdkafka::message::OwnedMessage {
         let e = self.entry();
-        OwnedMessage::new(
+        rdkafka::message::OwnedMessage::new(
             self.payload().map(<[u8]>::to_vec),
             self.key().map(<[u8]>::to_vec),
             self.topic().to_owned(),
