@@ -4,6 +4,7 @@
     python app.py receive   # serve POST /kafka/{topic}: records pushed by the sidecar
     python app.py produce   # send records through the sidecar (acks=all before the 200)
     python app.py pull      # poll records from the sidecar, commit (or nack) them
+    python app.py serve     # a service: produce at a rate, and forward every pushed record
 
 Environment:
     KAFKA_SIDECAR_URL   the sidecar's data API (default http://127.0.0.1:4195; the injector sets it)
@@ -13,11 +14,15 @@ Environment:
                         e.g. "order-5=500,500;order-9=400"; `pull` nacks the key instead
                         (429/5xx: retry later, other statuses: dead-letter now)
     APP_DELAY_MS        `receive` takes this long per record (default 0)
+
+SIGTERM (as Kubernetes sends it; the app may run as PID 1) ends every mode cleanly: `produce`
+and `serve` finish the request in flight, the server stops, exit 0.
 """
 
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -62,7 +67,7 @@ def produce(topic, count, batch, prefix):
     whether the batch was written) or a partial failure stores every record once.
     """
     sent = 0
-    while sent < count:
+    while sent < count and not STOP.is_set():
         n = min(batch, count - sent)
         records = [{"key": f"{prefix}-{sent + i}", "value": {"n": sent + i}} for i in range(n)]
         key = {"idempotency-key": str(uuid.uuid4())}
@@ -82,6 +87,20 @@ def produce(topic, count, batch, prefix):
     print(json.dumps({"produced": sent, "topic": topic}), flush=True)
 
 
+STOP = threading.Event()  # set by SIGTERM / SIGINT
+
+
+def on_stop(server=None):
+    """Installs the SIGTERM/SIGINT handler: STOP is set, `server` (if any) shuts down."""
+    def handler(signum, frame):
+        STOP.set()
+        if server is not None:
+            # shutdown() waits for serve_forever() to return: not from its own thread.
+            threading.Thread(target=server.shutdown, daemon=True).start()
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 def fail(message):
     """Ends the whole process (also from a worker thread)."""
     print(message, file=sys.stderr, flush=True)
@@ -96,8 +115,12 @@ def parse_faults(text):
     return faults
 
 
-def receive(port, journal, faults, delay):
-    """Serves the sidecar's pushes: POST /kafka/{topic} with a record envelope."""
+def receive(port, journal, faults, delay, forward=None):
+    """Serves the sidecar's pushes: POST /kafka/{topic} with a record envelope.
+
+    `forward(record)`, when given, runs for every record before it is answered: a 200 only once
+    it returned True (else 503, and the sidecar retries the push).
+    """
     lock = threading.Lock()
     active = [0]  # requests being handled right now
 
@@ -124,6 +147,8 @@ def receive(port, journal, faults, delay):
                 active[0] -= 1
                 planned = faults.get(key)
                 status = planned.pop(0) if planned else 200
+            if status == 200 and forward is not None and not forward(record):
+                status = 503
             entry = {"topic": record["topic"], "partition": record["partition"],
                      "offset": record["offset"], "key": key, "status": status,
                      "concurrent": concurrent}
@@ -149,8 +174,49 @@ def receive(port, journal, faults, delay):
                 super().handle_error(request, client_address)
 
     server = Server(("127.0.0.1", port), Handler)
+    on_stop(server)
     print(json.dumps({"listening": port}), flush=True)
     server.serve_forever()
+    server.server_close()
+
+
+def send_one(topic, record, key):
+    """Sends one record under an Idempotency-Key; whether it was acknowledged."""
+    try:
+        status, _ = call("POST", f"/v1/topics/{topic}/records", {"records": [record]},
+                         headers={"idempotency-key": key})
+    except (TimeoutError, urllib.error.URLError, ConnectionError):
+        return False
+    return status == 200
+
+
+def serve(topic, rate, done_topic, port, journal):
+    """A service: sends `rate` records a second to `topic` (keys `py-<HOSTNAME>-<run>-<n>`, each
+    retried under its Idempotency-Key until acknowledged) and forwards every record pushed to it
+    to `done_topic` (`{"key", "sent_ms", "topic", "partition", "offset"}`) before answering 200.
+    """
+    prefix = f"py-{os.environ.get('HOSTNAME', 'app')}-{uuid.uuid4().hex[:6]}"
+
+    def produce_loop():
+        n = 0
+        while not STOP.is_set():
+            key = f"{prefix}-{n}"
+            record = {"key": key, "value": {"n": n, "sent_ms": int(time.time() * 1000)}}
+            while not STOP.is_set() and not send_one(topic, record, f"{key}@{topic}"):
+                time.sleep(0.2)
+            n += 1
+            STOP.wait(1 / rate)
+
+    def forward(record):
+        value = record.get("value") or {}
+        done = {"key": record.get("key"), "value": {
+            "key": record.get("key"), "sent_ms": value.get("sent_ms") if isinstance(value, dict) else None,
+            "topic": record["topic"], "partition": record["partition"], "offset": record["offset"]}}
+        return send_one(done_topic, done, str(uuid.uuid4()))
+
+    if rate > 0:
+        threading.Thread(target=produce_loop, daemon=True).start()
+    receive(port, journal, {}, 0, forward if done_topic else None)
 
 
 def pull(group, journal, expect, max_records, faults, workers, abandon_every, exit_after):
@@ -169,7 +235,7 @@ def pull(group, journal, expect, max_records, faults, workers, abandon_every, ex
 
     def done():
         with lock:
-            return expect and processed[0] >= expect
+            return STOP.is_set() or (expect and processed[0] >= expect)
 
     def work():
         batches = 0
@@ -249,15 +315,24 @@ def main():
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--abandon-every", type=int, default=0)
     p.add_argument("--exit-after", type=int, default=0)
+    p = sub.add_parser("serve")
+    p.add_argument("--topic", required=True)
+    p.add_argument("--rate", type=float, default=10)
+    p.add_argument("--done-topic")
     args = parser.parse_args()
     journal = Journal(os.environ.get("APP_RECEIVED"))
     if args.command == "produce":
+        on_stop()
         produce(args.topic, args.count, args.batch, args.key_prefix)
+    elif args.command == "serve":
+        serve(args.topic, args.rate, args.done_topic, int(os.environ.get("APP_PORT", "8080")),
+              journal)
     elif args.command == "receive":
         receive(int(os.environ.get("APP_PORT", "8080")), journal,
                 parse_faults(os.environ.get("APP_FAULTS")),
                 int(os.environ.get("APP_DELAY_MS", "0")) / 1000)
     else:
+        on_stop()
         pull(args.group, journal, args.expect, args.max_records,
              parse_faults(os.environ.get("APP_FAULTS")), args.workers, args.abandon_every,
              args.exit_after)

@@ -1,5 +1,7 @@
 //! A real kube-apiserver + etcd for the webhook tests (`scripts/kube.sh`, built from their Go
-//! modules), and a webhook certificate made with the `openssl` CLI. Requests go through `curl`.
+//! modules) — with a real node (kubelet, containerd, scheduler, controller manager) for the
+//! end-to-end tests — and a webhook certificate made with the `openssl` CLI. Requests go through
+//! `curl`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,16 +30,27 @@ pub struct ApiResponse {
 impl ApiServer {
     /// Starts one (building the binaries on first use).
     pub fn start() -> Self {
+        Self::up(&[])
+    }
+
+    /// Starts one with the node `kafkadeps-node`, into which podman's `kafkadeps/*:<tag>` images
+    /// are imported (`scripts/kube.sh up DIR --node --images <tag>`).
+    pub fn start_with_node(tag: &str) -> Self {
+        Self::up(&["--node", "--images", tag])
+    }
+
+    fn up(args: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(unique("kube"));
         let out = Command::new("bash")
             .arg(repo_root().join("scripts/kube.sh"))
             .arg("up")
             .arg(&dir)
+            .args(args)
             .output()
             .expect("scripts/kube.sh");
         assert!(
             out.status.success(),
-            "kube-apiserver did not start: {}",
+            "the control plane did not start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -92,6 +105,33 @@ impl ApiServer {
             body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
             warnings,
         }
+    }
+
+    /// The kubeconfig of the cluster's admin.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// The API server's serving CA.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// The admin's bearer token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The state directory (`scripts/kube.sh up DIR`); pod logs are under `pod-logs/`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `GET path`; panics unless 200.
+    pub fn get(&self, path: &str) -> serde_json::Value {
+        let r = self.request("GET", path, None);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        r.body
     }
 
     /// Creates an object; panics unless the API server accepted it.

@@ -243,6 +243,8 @@ pub struct ReadRecord {
     pub payload: String,
     /// Headers.
     pub headers: Vec<(String, Vec<u8>)>,
+    /// Timestamp in ms since the epoch, if it has one.
+    pub timestamp: Option<i64>,
 }
 
 /// Reads every partition of `topic` from the beginning (`read_committed`) until `expected`
@@ -290,6 +292,7 @@ pub async fn read_all(topic: &str, expected: usize, deadline: Duration) -> Vec<R
                                     .collect()
                             })
                             .unwrap_or_default(),
+                        timestamp: m.timestamp().to_millis(),
                     });
                 }
                 Some(Err(e)) => panic!("reading {}: {e}", out.len()),
@@ -306,6 +309,29 @@ pub async fn read_all(topic: &str, expected: usize, deadline: Duration) -> Vec<R
         }
     });
     task.await.expect("reader task")
+}
+
+/// The sum of `topic`'s log-end offsets: how many records it holds (for a topic written without
+/// transactions), 0 while it does not exist.
+pub fn end_offsets(topic: &str) -> i64 {
+    let client = metadata_client();
+    let Ok(md) = client.fetch_metadata(Some(topic), Duration::from_secs(10)) else {
+        return 0;
+    };
+    md.topics()
+        .first()
+        .map(|t| {
+            t.partitions()
+                .iter()
+                .filter_map(|p| {
+                    client
+                        .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                        .ok()
+                        .map(|(_, high)| high)
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Committed offsets of `group` for `topic`'s partitions (-1001 when none).

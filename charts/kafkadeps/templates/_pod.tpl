@@ -104,10 +104,18 @@ The app container then reaches it at http://127.0.0.1:4195 (`KAFKA_SIDECAR_URL`)
     httpGet: { path: /livez, port: {{ $port }} }
     periodSeconds: 10
     failureThreshold: 6
+  {{- /* A native sidecar is drained by the SIGTERM it gets once the app containers exited; a
+  preStop hook would run at the start of the termination, next to the app's SIGTERM. A regular
+  container holds the app back until ready and drains explicitly. */}}
+  {{- if not $native }}
   lifecycle:
+    postStart:
+      exec:
+        command: ["kafkadeps-sidecar", "wait", "--timeout", "300s"]
     preStop:
       exec:
         command: ["kafkadeps-sidecar", "drain"]
+  {{- end }}
   resources:
     {{- toYaml ($sc.resources | default (dict "requests" (dict "cpu" ($sc.cpu | default "50m") "memory" ($sc.memory | default "64Mi")) "limits" (dict "memory" ($sc.memory | default "64Mi")))) | nindent 4 }}
   securityContext:

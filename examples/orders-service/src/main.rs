@@ -8,8 +8,10 @@
 //!   cargo run -p example-orders-service -- 10
 //! ```
 //! The argument is how many orders to send (default 10); `--poison` sends one record that is not
-//! an order (the consumer dead-letters it). Logs are JSON lines on stdout unless
-//! `KAFKA_LOG_FORMAT=pretty`.
+//! an order (the consumer dead-letters it); `--rate N` sends N orders a second until SIGTERM (as a
+//! Deployment does), then waits for the acknowledgements of those in flight and exits 0. Order
+//! ids are `order-<i>`, or `<HOSTNAME>-<i>` with `--rate` (unique across pods and restarts of a
+//! pod name). Logs are JSON lines on stdout unless `KAFKA_LOG_FORMAT=pretty`.
 
 use serde::Serialize;
 
@@ -19,6 +21,65 @@ struct Order {
     order_id: String,
     customer: String,
     amount_cents: i64,
+}
+
+fn order(id: String, i: u32) -> Order {
+    Order {
+        customer: format!("customer-{}", i % 3),
+        amount_cents: 1000 + i64::from(i) * 7,
+        order_id: id,
+    }
+}
+
+/// Sends `rate` orders a second until SIGTERM or Ctrl-C; then flushes and returns.
+async fn produce_at(
+    kafka: &kafkadeps::Kafka,
+    topic: &str,
+    rate: u32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let prefix = std::env::var("HOSTNAME").unwrap_or_else(|_| "orders".to_owned());
+    let producer = kafka.producer();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1) / rate.max(1));
+    let mut in_flight = tokio::task::JoinSet::new();
+    let stop = kafkadeps::consumer::terminated();
+    tokio::pin!(stop);
+    let mut i = 0u32;
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = tick.tick() => {}
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                done??;
+                continue;
+            }
+        }
+        let order = order(format!("{prefix}-{i}"), i);
+        i += 1;
+        let (producer, topic) = (producer.clone(), topic.to_owned());
+        in_flight.spawn(async move {
+            let delivery = producer.send(&topic, &order.order_id, &order).await?;
+            tracing::info!(
+                order_id = %order.order_id, topic = %topic,
+                partition = delivery.partition, offset = delivery.offset,
+                "Produced order."
+            );
+            Ok::<_, kafkadeps::ProduceError>(())
+        });
+    }
+    tracing::info!(
+        sent = i,
+        "Stopping: waiting for the acknowledgements in flight."
+    );
+    while let Some(done) = in_flight.join_next().await {
+        done??;
+    }
+    let undelivered = kafka.shutdown(std::time::Duration::from_secs(10)).await;
+    tracing::info!(
+        sent = i,
+        undelivered,
+        "Orders acknowledged by all in-sync replicas."
+    );
+    Ok(())
 }
 
 #[tokio::main]
@@ -43,16 +104,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!(topic = %topic, partition = delivery.partition, offset = delivery.offset, "Produced a poison record.");
         return Ok(());
     }
+    if arg.as_deref() == Some("--rate") {
+        let rate: u32 = std::env::args()
+            .nth(2)
+            .ok_or("--rate needs orders per second")?
+            .parse()?;
+        return produce_at(&kafka, &topic, rate).await;
+    }
     let count: u32 = arg.map(|s| s.parse()).transpose()?.unwrap_or(10);
 
     let sends = (0..count).map(|i| {
         let (producer, topic) = (producer.clone(), topic.clone());
         async move {
-            let order = Order {
-                order_id: format!("order-{i}"),
-                customer: format!("customer-{}", i % 3),
-                amount_cents: 1000 + i64::from(i) * 7,
-            };
+            let order = order(format!("order-{i}"), i);
             let delivery = producer.send(&topic, &order.order_id, &order).await?;
             tracing::info!(
                 order_id = %order.order_id, topic = %topic,

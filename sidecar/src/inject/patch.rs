@@ -165,10 +165,14 @@ pub(crate) fn sidecar(d: &Declared) -> Container {
             failure_threshold: Some(6),
             ..Probe::default()
         }),
-        lifecycle: Some(Lifecycle {
+        // A native sidecar gets SIGTERM once the app containers have exited — the moment to
+        // drain. Its preStop hook would run at the start of the pod's termination, next to the
+        // app's SIGTERM, and drain while the app still sends: so it has none. A regular
+        // container is stopped with the app; its hooks hold the app back until the sidecar is
+        // ready and drain it explicitly.
+        lifecycle: (!d.native).then(|| Lifecycle {
             pre_stop: Some(exec(&["kafkadeps-sidecar", "drain"])),
-            post_start: (!d.native)
-                .then(|| exec(&["kafkadeps-sidecar", "wait", "--timeout", "300s"])),
+            post_start: Some(exec(&["kafkadeps-sidecar", "wait", "--timeout", "300s"])),
             ..Lifecycle::default()
         }),
         resources: Some(ResourceRequirements {
