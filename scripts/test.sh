@@ -13,8 +13,11 @@ ensure_rust
 ensure_python_venv
 # helm (built from its Go module) and Strimzi's KafkaTopic schema (npm) for the chart tests.
 ensure_helm
+# Prometheus with Kubernetes discovery (Go module) for the end-to-end test on a real node.
+ensure_prometheus
 ensure_node_packages
-# A real kube-apiserver + etcd for the webhook tests, built from their Go modules once (cached).
+# A real kube-apiserver + etcd for the webhook tests, and kubelet, scheduler and controller
+# manager for the end-to-end test on a real node, built from their Go modules once (cached).
 scripts/kube.sh build >/dev/null
 
 started_kafka=0

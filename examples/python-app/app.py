@@ -122,12 +122,22 @@ def receive(port, journal, faults, delay, forward=None):
     it returned True (else 503, and the sidecar retries the push).
     """
     lock = threading.Lock()
-    active = [0]  # requests being handled right now
+    active = [0]  # requests being handled right now (the journal's `concurrent`)
+    unanswered = [0]  # requests read and not answered yet
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self):
+            with lock:
+                unanswered[0] += 1
+            try:
+                self.push()
+            finally:
+                with lock:
+                    unanswered[0] -= 1
+
+        def push(self):
             body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
             if self.headers.get("content-type", "").startswith("application/cloudevents+json"):
                 # A CloudEvent (structured mode); Kafka coordinates travel in headers.
@@ -177,6 +187,14 @@ def receive(port, journal, faults, delay, forward=None):
     on_stop(server)
     print(json.dumps({"listening": port}), flush=True)
     server.serve_forever()
+    # SIGTERM: answer the pushes being handled before exiting, so a record the app processed is
+    # not left for the sidecar to deliver again. (Idle keep-alive connections are not waited for.)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with lock:
+            if unanswered[0] == 0:
+                break
+        time.sleep(0.02)
     server.server_close()
 
 

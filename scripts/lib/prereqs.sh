@@ -117,3 +117,21 @@ ensure_podman() {
 kd_podman() {
   podman --runtime runc --cgroup-manager cgroupfs "$@"
 }
+
+# Prometheus with its Kubernetes service discovery, built from its Go module (Debian's package
+# leaves that discovery out) and cached outside the checkout. Exports KAFKADEPS_PROMETHEUS.
+KAFKADEPS_PROMETHEUS_VERSION="${KAFKADEPS_PROMETHEUS_VERSION:-v0.316.0}"
+ensure_prometheus() {
+  local bin="$KAFKADEPS_CACHE/bin/prometheus-$KAFKADEPS_PROMETHEUS_VERSION"
+  if [ ! -x "$bin" ]; then
+    command -v go >/dev/null 2>&1 || { echo "go not found: needed to build prometheus" >&2; return 1; }
+    echo "building prometheus $KAFKADEPS_PROMETHEUS_VERSION from its Go module (once)" >&2
+    mkdir -p "$KAFKADEPS_CACHE/bin"
+    local gobin
+    gobin=$(mktemp -d)
+    GOBIN="$gobin" CGO_ENABLED=0 go install "github.com/prometheus/prometheus/cmd/prometheus@$KAFKADEPS_PROMETHEUS_VERSION"
+    mv "$gobin/prometheus" "$bin"
+    rmdir "$gobin"
+  fi
+  export KAFKADEPS_PROMETHEUS="$bin"
+}

@@ -303,6 +303,8 @@ struct Accounting {
     lost: Vec<String>,
     /// Keys with more than one output record.
     duplicated: usize,
+    /// Of those, keys of source records sent during `window` (the rolls).
+    duplicated_in_window: usize,
     /// Largest delay from a source record to its first output, over sources in `window`.
     max_delay_ms: i64,
     sources: usize,
@@ -333,8 +335,17 @@ fn account(source: &[ReadRecord], output: &[ReadRecord], window: (i64, i64)) -> 
         })
         .max()
         .unwrap_or(0);
+    let in_window = |s: &&ReadRecord| {
+        s.timestamp
+            .is_some_and(|t| (window.0..=window.1).contains(&t))
+    };
     Accounting {
         lost,
+        duplicated_in_window: source
+            .iter()
+            .filter(in_window)
+            .filter(|s| count.get(s.key.as_str()).is_some_and(|n| *n > 1))
+            .count(),
         duplicated: count.values().filter(|n| **n > 1).count(),
         max_delay_ms,
         sources: source.len(),
@@ -381,7 +392,8 @@ scrape_configs:
         token = c.api.token(),
     );
     std::fs::write(dir.join("prometheus.yml"), config).expect("prometheus config");
-    let child = Command::new("prometheus")
+    let bin = std::env::var("KAFKADEPS_PROMETHEUS").unwrap_or_else(|_| "prometheus".to_owned());
+    let child = Command::new(bin)
         .arg(format!(
             "--config.file={}",
             dir.join("prometheus.yml").display()
@@ -397,7 +409,9 @@ scrape_configs:
                 .map_or_else(|_| Stdio::null(), Stdio::from),
         )
         .spawn()
-        .expect("prometheus (Debian package, installed by scripts/test.sh)");
+        .expect(
+            "prometheus with Kubernetes discovery (KAFKADEPS_PROMETHEUS, built by scripts/test.sh)",
+        );
     (child, format!("127.0.0.1:{port}"))
 }
 
@@ -670,13 +684,19 @@ async fn on_a_real_node_pods_start_in_order_roll_drain_and_lose_nothing() {
         ("python-app → python-app", &py),
     ] {
         eprintln!(
-            "{what}: {} records, {} lost, {} duplicated keys, largest end-to-end delay during the rolls {} ms",
+            "{what}: {} records, {} lost, {} duplicated keys ({} of records sent during the \
+             rolls), largest end-to-end delay during the rolls {} ms",
             a.sources,
             a.lost.len(),
             a.duplicated,
+            a.duplicated_in_window,
             a.max_delay_ms
         );
         assert!(a.sources > 100, "{what}: load was running");
+        assert_eq!(
+            a.duplicated_in_window, 0,
+            "{what}: a graceful roll duplicates nothing"
+        );
         assert!(
             a.lost.is_empty(),
             "{what}: lost {:?}…",

@@ -10,8 +10,9 @@
 //! The argument is how many orders to send (default 10); `--poison` sends one record that is not
 //! an order (the consumer dead-letters it); `--rate N` sends N orders a second until SIGTERM (as a
 //! Deployment does), then waits for the acknowledgements of those in flight and exits 0. Order
-//! ids are `order-<i>`, or `<HOSTNAME>-<i>` with `--rate` (unique across pods and restarts of a
-//! pod name). Logs are JSON lines on stdout unless `KAFKA_LOG_FORMAT=pretty`.
+//! ids are `order-<i>`, or `<HOSTNAME>-<start ms>-<i>` with `--rate` (unique across processes,
+//! also of pods sharing the node's hostname on its network). Logs are JSON lines on stdout unless
+//! `KAFKA_LOG_FORMAT=pretty`.
 
 use serde::Serialize;
 
@@ -37,7 +38,12 @@ async fn produce_at(
     topic: &str,
     rate: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let prefix = std::env::var("HOSTNAME").unwrap_or_else(|_| "orders".to_owned());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "orders".to_owned());
+    let prefix = format!("{host}-{started}");
     let producer = kafka.producer();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1) / rate.max(1));
     let mut in_flight = tokio::task::JoinSet::new();
