@@ -105,6 +105,12 @@ impl Kafka {
         for w in &settings.warnings {
             tracing::warn!(warning = %w, "Declaration warning.");
         }
+        if settings.durability == crate::config::Durability::Relaxed {
+            tracing::warn!(
+                "KAFKA_DURABILITY=relaxed: declarations may weaken the durable defaults; acknowledged records can be lost."
+            );
+            crate::telemetry::metrics().durability_relaxed.set(1);
+        }
         let settings = Arc::new(settings);
         crate::telemetry::clock::calibrate().await;
         let h = health();

@@ -60,7 +60,8 @@ enum Command {
         #[arg(long, default_value = "25s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
-    /// Print what `ensure` would do: `+` create, `~` change, `!` drift left alone, `=` unchanged.
+    /// Print what `ensure` would do: `+` create, `~` change, `!` drift left alone, `x` unmet
+    /// requirement of a dependency, `=` unchanged.
     Plan {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
@@ -68,6 +69,10 @@ enum Command {
         /// How long to wait for the cluster.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+        /// Exit 0 when in sync, 2 when ensure would change something, 65 when the plan fails
+        /// (verify drift, unmet requirements), so a pipeline can gate on it.
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Make the cluster match the declarations under KAFKA_TOPIC_POLICY, wait for leaders.
     Ensure {
@@ -112,7 +117,11 @@ fn main() -> ExitCode {
                 );
                 exit::SOFTWARE
             }
-            Command::Plan { output, timeout } => provision::plan(output, timeout).await,
+            Command::Plan {
+                output,
+                timeout,
+                exit_code,
+            } => provision::plan(output, timeout, exit_code).await,
             Command::Ensure { timeout, output } => provision::ensure(output, timeout).await,
         }
     });

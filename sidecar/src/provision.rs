@@ -36,6 +36,8 @@ fn failure(e: &ProvisionError) -> u8 {
     eprintln!("error: {e}");
     match e {
         ProvisionError::Unavailable(_) | ProvisionError::NoLeader(_) => exit::UNAVAILABLE,
+        // A declaration the cluster shows to be invalid: as if the validation had refused it.
+        ProvisionError::WeakReplicas { .. } => exit::INVALID_DECLARATIONS,
         _ => exit::DRIFT_OR_CONFLICT,
     }
 }
@@ -53,20 +55,31 @@ fn print_json(value: &impl serde::Serialize) -> u8 {
     }
 }
 
-/// `kafkadeps-sidecar plan`.
-pub async fn plan(output: Output, timeout: Duration) -> u8 {
+/// `kafkadeps-sidecar plan [--exit-code]`.
+pub async fn plan(output: Output, timeout: Duration, exit_code: bool) -> u8 {
     let provisioner = match prepare() {
         Ok(p) => p,
         Err(code) => return code,
     };
     match provisioner.plan(timeout).await {
-        Ok(plan) => match output {
-            Output::Text => {
-                println!("{plan}");
+        Ok(plan) => {
+            let printed = match output {
+                Output::Text => {
+                    println!("{plan}");
+                    exit::OK
+                }
+                Output::Json => print_json(&plan),
+            };
+            if printed != exit::OK || !exit_code {
+                printed
+            } else if plan.fails_policy() {
+                exit::DRIFT_OR_CONFLICT
+            } else if plan.has_changes() {
+                exit::CHANGES_PENDING
+            } else {
                 exit::OK
             }
-            Output::Json => print_json(&plan),
-        },
+        }
         Err(e) => failure(&e),
     }
 }

@@ -214,8 +214,9 @@ fn the_example_renders_valid_manifests_with_every_values_file() {
         let objects = objects(&yaml);
         let topics = of_kind(&objects, "KafkaTopic");
         if values.iter().any(|v| v.contains("strimzi")) {
-            // orders.v1, Orders_Legacy, payments.v1 and its dead-letter topic.
-            assert_eq!(validate_kafka_topics(&topics), 4);
+            // orders.v1, Orders_Legacy and payments.v1's dead-letter topic: payments.v1 is only
+            // consumed, so it is its owner's resource.
+            assert_eq!(validate_kafka_topics(&topics), 3);
         } else {
             assert!(topics.is_empty());
         }
@@ -341,7 +342,15 @@ fn rendered_env_is_parsed_by_the_sdk_into_the_model_the_values_describe() {
     let settings = Settings::from_vars(env_of(container)).expect("env parses");
     assert_eq!(settings.topic_policy, TopicPolicy::Verify);
     let topics = of_kind(&rendered, "KafkaTopic");
-    assert_eq!(topics.len(), settings.topics.len());
+    // One KafkaTopic per owned topic; a dependency (payments.v1) is its owner's resource.
+    assert_eq!(topics.len(), settings.owned_topics().count());
+    assert!(!settings.topic("payments.v1").expect("payments").is_owned());
+    assert!(
+        topics
+            .iter()
+            .all(|kt| kt["metadata"]["name"] != "payments.v1"),
+        "no KafkaTopic for a dependency"
+    );
     for kt in topics {
         let name = kt["spec"]["topicName"]
             .as_str()
@@ -486,6 +495,16 @@ fn invalid_values_fail_rendering_with_the_documented_messages() {
             &["--set", "kafka.bootstrapServers="],
             "kafka.bootstrapServers is required",
             "/kafka/bootstrapServers",
+        ),
+        (
+            &[
+                "--set",
+                "kafka.consumes[0].name=payments.v1",
+                "--set",
+                "kafka.consumes[0].partitions=12",
+            ],
+            "topic \"payments.v1\" is only consumed, so its partitions and replicas are its owner's",
+            "/kafka/consumes/0",
         ),
     ];
     for (set, message, schema_path) in cases {

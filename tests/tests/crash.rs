@@ -58,6 +58,8 @@ async fn sigkilled_consumers_lose_nothing_and_duplicate_only_what_was_in_flight(
     let topic = unique("crash-alo");
     let group = unique("crash-alo-group");
     let decl = format!("{topic}(partitions=3)");
+    // The consumer depends on the producer's topic and needs its three partitions.
+    let consumed = format!("{topic}(min.partitions=3)");
     let kafka = start_kafka(&[("KAFKA_APP", "crash-alo"), ("KAFKA_PRODUCES", &decl)]).await;
     let producer = kafka.producer();
     let sends = (0..RECORDS).map(|i| {
@@ -74,7 +76,7 @@ async fn sigkilled_consumers_lose_nothing_and_duplicate_only_what_was_in_flight(
     let vars = [
         ("KAFKA_APP", "crash-alo"),
         ("KAFKA_GROUP_ID", group.as_str()),
-        ("KAFKA_CONSUMES", decl.as_str()),
+        ("KAFKA_CONSUMES", consumed.as_str()),
     ];
 
     let mut allowed_duplicates = 0;

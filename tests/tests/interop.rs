@@ -124,7 +124,7 @@ async fn kafkadeps_decodes_what_the_python_peer_writes() {
     let kafka = start_kafka(&[
         ("KAFKA_APP", "interop-in"),
         ("KAFKA_GROUP_ID", &unique("interop-in")),
-        ("KAFKA_CONSUMES", &format!("{topic}(partitions=1)")),
+        ("KAFKA_CONSUMES", &format!("{topic}(min.partitions=1)")),
     ])
     .await;
     let seen = Arc::new(Mutex::new(Vec::new()));

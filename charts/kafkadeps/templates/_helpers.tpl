@@ -83,9 +83,12 @@ message. Call with (dict "topic" $t "where" "kafka.produces[0]").
 {{- end -}}
 {{- end -}}
 
-{{/* One topic in the declaration grammar: `name(partitions=12, replicas=3, retention.ms=604800000)`. */}}
+{{/* One topic in the declaration grammar: `name(partitions=12, replicas=3, retention.ms=604800000)`,
+with `owned` and `min.partitions=N` for consumed topics. */}}
 {{- define "kafkadeps.declaration" -}}
 {{- $settings := list -}}
+{{- if .owned -}}{{- $settings = append $settings "owned" -}}{{- end -}}
+{{- if hasKey . "minPartitions" -}}{{- $settings = append $settings (printf "min.partitions=%s" (include "kafkadeps.scalar" .minPartitions)) -}}{{- end -}}
 {{- if hasKey . "partitions" -}}{{- $settings = append $settings (printf "partitions=%s" (include "kafkadeps.scalar" .partitions)) -}}{{- end -}}
 {{- if hasKey . "replicas" -}}{{- $settings = append $settings (printf "replicas=%s" (include "kafkadeps.scalar" .replicas)) -}}{{- end -}}
 {{- range $k, $v := (.config | default dict) -}}
@@ -102,10 +105,56 @@ message. Call with (dict "topic" $t "where" "kafka.produces[0]").
 {{- define "kafkadeps.declarationList" -}}
 {{- $out := list -}}
 {{- range $i, $t := .topics -}}
-{{- include "kafkadeps.validateTopic" (dict "topic" $t "where" (printf "%s[%d]" $.where $i)) -}}
+{{- $where := printf "%s[%d]" $.where $i -}}
+{{- include "kafkadeps.validateTopic" (dict "topic" $t "where" $where) -}}
+{{- include "kafkadeps.validateOwnership" (dict "topic" $t "where" $where "consumed" (eq $.where "kafka.consumes")) -}}
 {{- $out = append $out (include "kafkadeps.declaration" $t) -}}
 {{- end -}}
 {{- join ", " $out -}}
+{{- end -}}
+
+{{/*
+Ownership: a topic only consumed is a dependency — its partitions and replicas are its owner's;
+it may require minPartitions, or be marked owned. minPartitions and owned belong to consumed
+topics. (dict "topic" $t "where" "kafka.consumes[0]" "consumed" true)
+*/}}
+{{- define "kafkadeps.validateOwnership" -}}
+{{- $t := .topic -}}
+{{- if .consumed -}}
+{{- if and (not $t.owned) (or (hasKey $t "partitions") (hasKey $t "replicas")) -}}
+{{- fail (printf "kafkadeps: %s: topic %q is only consumed, so its partitions and replicas are its owner's: require at least N partitions with minPartitions: N, or set owned: true if this service alone uses it" .where $t.name) -}}
+{{- end -}}
+{{- if and $t.owned (hasKey $t "minPartitions") -}}
+{{- fail (printf "kafkadeps: %s: topic %q: minPartitions is a requirement of a topic the service does not own; an owned topic declares partitions" .where $t.name) -}}
+{{- end -}}
+{{- else if or (hasKey $t "minPartitions") (hasKey $t "owned") -}}
+{{- fail (printf "kafkadeps: %s: topic %q: minPartitions and owned belong to consumed topics; a produced topic is the service's own" .where $t.name) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A topic config value in the canonical form Kafka and Strimzi accept: `*.ms` durations with a unit
+(500ms 30s 15m 12h 7d) as milliseconds, `*.bytes` sizes with a unit (KiB MiB GiB TiB) as bytes,
+numbers and booleans as they are. (dict "key" "retention.ms" "value" "7d")
+*/}}
+{{- define "kafkadeps.canonicalValue" -}}
+{{- $v := include "kafkadeps.scalar" .value -}}
+{{- $m := regexFindAll "^(-?[0-9]+)\\s*([a-zA-Z]+)$" $v 1 -}}
+{{- if and $m (hasSuffix ".ms" .key) -}}
+{{- $n := int64 (regexReplaceAll "^(-?[0-9]+)\\s*([a-zA-Z]+)$" $v "${1}") -}}
+{{- $unit := regexReplaceAll "^(-?[0-9]+)\\s*([a-zA-Z]+)$" $v "${2}" -}}
+{{- $per := get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000) $unit -}}
+{{- if not $per -}}{{- fail (printf "kafkadeps: topic config %s=%q: the unit %q is not ms, s, m, h or d" .key $v $unit) -}}{{- end -}}
+{{- mul $n (int64 $per) -}}
+{{- else if and $m (hasSuffix ".bytes" .key) -}}
+{{- $n := int64 (regexReplaceAll "^(-?[0-9]+)\\s*([a-zA-Z]+)$" $v "${1}") -}}
+{{- $unit := regexReplaceAll "^(-?[0-9]+)\\s*([a-zA-Z]+)$" $v "${2}" -}}
+{{- $per := get (dict "B" 1 "KiB" 1024 "MiB" 1048576 "GiB" 1073741824 "TiB" 1099511627776) $unit -}}
+{{- if not $per -}}{{- fail (printf "kafkadeps: topic config %s=%q: the unit %q is not B, KiB, MiB, GiB or TiB" .key $v $unit) -}}{{- end -}}
+{{- mul $n (int64 $per) -}}
+{{- else -}}
+{{- $v -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Validates the whole values block. */}}

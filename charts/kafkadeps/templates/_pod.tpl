@@ -48,6 +48,9 @@ kafkadeps.io/sidecar-cpu: {{ . | quote }}
 {{- with $sc.memory }}
 kafkadeps.io/sidecar-memory: {{ . | quote }}
 {{- end }}
+{{- with $sc.shutdownGrace }}
+kafkadeps.io/shutdown-grace: {{ . | quote }}
+{{- end }}
 {{- if hasKey $sc "native" }}
 kafkadeps.io/native-sidecar: {{ $sc.native | toString | quote }}
 {{- end }}
@@ -86,6 +89,10 @@ The app container then reaches it at http://127.0.0.1:4195 (`KAFKA_SIDECAR_URL`)
     {{- else if $sc.appPort }}
     - name: KAFKA_SIDECAR_DELIVER_URL
       value: {{ printf "http://127.0.0.1:%s/kafka" (include "kafkadeps.scalar" $sc.appPort) | quote }}
+    {{- end }}
+    {{- with $sc.shutdownGrace }}
+    - name: KAFKA_SIDECAR_SHUTDOWN_GRACE
+      value: {{ . | quote }}
     {{- end }}
   ports:
     - name: kafkadeps-admin
@@ -127,4 +134,30 @@ The app container then reaches it at http://127.0.0.1:4195 (`KAFKA_SIDECAR_URL`)
       drop: ["ALL"]
     seccompProfile:
       type: RuntimeDefault
+{{- end -}}
+
+{{/*
+kafkadeps.terminationGracePeriodSeconds — a pod's grace that covers the app's shutdown and then the
+sidecar's whole drain (kafka.sidecar.shutdownGrace, 25s by default): 30 + the drain in seconds, or
+the pod's own value when given ("seconds"), which must exceed the drain.
+
+  spec:
+    terminationGracePeriodSeconds: {{ include "kafkadeps.terminationGracePeriodSeconds" (dict "context" $ "seconds" .Values.pod.terminationGracePeriodSeconds) }}
+*/}}
+{{- define "kafkadeps.terminationGracePeriodSeconds" -}}
+{{- $k := include "kafkadeps.block" . | fromJson -}}
+{{- $grace := toString (($k.sidecar | default dict).shutdownGrace | default "25s") -}}
+{{- if not (regexMatch "^[0-9]+(s|m)$" $grace) -}}
+{{- fail (printf "kafkadeps: kafka.sidecar.shutdownGrace %q is not a duration like 25s or 1m" $grace) -}}
+{{- end -}}
+{{- $drain := int64 (trimSuffix "s" (trimSuffix "m" $grace)) -}}
+{{- if hasSuffix "m" $grace -}}{{- $drain = mul $drain 60 -}}{{- end -}}
+{{- if .seconds -}}
+{{- if le (int64 .seconds) $drain -}}
+{{- fail (printf "kafkadeps: terminationGracePeriodSeconds %v does not exceed the sidecar's drain (%ds, kafka.sidecar.shutdownGrace): the kubelet would kill it before it committed; use at least %d" .seconds $drain (add $drain 30)) -}}
+{{- end -}}
+{{- int64 .seconds -}}
+{{- else -}}
+{{- add $drain 30 -}}
+{{- end -}}
 {{- end -}}

@@ -1,7 +1,10 @@
 {{/*
-kafkadeps.topics — Strimzi KafkaTopic resources for every declared topic (produced, consumed, the
-single `topic`, and each consumed topic's `<topic>.dlq`), with the settings the SDK would ensure:
-its durable defaults, then kafka.topicDefaults, then the topic's own. For clusters where the Topic
+kafkadeps.topics — Strimzi KafkaTopic resources for every topic the service owns (produced ones,
+the single `topic`, consumed ones marked `owned: true`, and each consumed topic's `<topic>.dlq`),
+with the settings the SDK would ensure: its durable defaults, then kafka.topicDefaults, then the
+topic's own, config values in Kafka's canonical form (`7d` is 604800000). A topic only consumed is
+its owner's resource: no KafkaTopic here; the service waits for it to exist (with
+`topicPolicy: verify`, readiness stays false until it does). For clusters where the Topic
 Operator owns topics; run the service with `topicPolicy: verify` then.
 
   {{ include "kafkadeps.topics" (dict "context" $) }}
@@ -29,23 +32,36 @@ kafka.strimzi.io/v1beta2 (default) or kafka.strimzi.io/v1.
 {{- if not (hasKey $topics $t.name) -}}{{- $_ := set $topics $t.name $t -}}{{- $order = append $order $t.name -}}{{- end -}}
 {{- end -}}
 {{- $consumed := list -}}
+{{- $dependencies := dict -}}
 {{- range $i, $t := ($k.consumes | default list) -}}
-{{- include "kafkadeps.validateTopic" (dict "topic" $t "where" (printf "kafka.consumes[%d]" $i)) -}}
-{{- if not (hasKey $topics $t.name) -}}{{- $_ := set $topics $t.name $t -}}{{- $order = append $order $t.name -}}{{- end -}}
+{{- $where := printf "kafka.consumes[%d]" $i -}}
+{{- include "kafkadeps.validateTopic" (dict "topic" $t "where" $where) -}}
+{{- include "kafkadeps.validateOwnership" (dict "topic" $t "where" $where "consumed" true) -}}
+{{- if and $t.owned (not (hasKey $topics $t.name)) -}}{{- $_ := set $topics $t.name (omit $t "owned") -}}{{- $order = append $order $t.name -}}{{- end -}}
+{{- if not $t.owned -}}{{- $_ := set $dependencies $t.name $t -}}{{- end -}}
 {{- $consumed = append $consumed $t.name -}}
 {{- end -}}
 {{- with $k.topic -}}
 {{- if not (hasKey $topics .) -}}{{- $_ := set $topics . (dict "name" .) -}}{{- $order = append $order . -}}{{- end -}}
 {{- $consumed = append $consumed . -}}
 {{- end -}}
+{{- $defaults := $k.topicDefaults | default dict -}}
 {{- range $name := $consumed -}}
 {{- $dlq := printf "%s.dlq" $name -}}
 {{- if not (hasKey $topics $dlq) -}}
+{{- if hasKey $topics $name -}}
+{{- /* An owned topic's dead-letter topic has its settings. */ -}}
 {{- $_ := set $topics $dlq (merge (dict "name" $dlq) (omit (get $topics $name) "name")) -}}
+{{- else -}}
+{{- /* A dependency's: the defaults, its required config, at least its required partitions. */ -}}
+{{- $d := get $dependencies $name | default dict -}}
+{{- $spec := dict "name" $dlq "config" ($d.config | default dict) -}}
+{{- with $d.minPartitions -}}{{- $_ := set $spec "partitions" (max (int64 .) (int64 (coalesce $defaults.partitions 3))) -}}{{- end -}}
+{{- $_ := set $topics $dlq $spec -}}
+{{- end -}}
 {{- $order = append $order $dlq -}}
 {{- end -}}
 {{- end -}}
-{{- $defaults := $k.topicDefaults | default dict -}}
 {{- range $name := $order -}}
 {{- $t := get $topics $name -}}
 {{- $config := merge (deepCopy ($t.config | default dict)) (deepCopy ($defaults.config | default dict)) (dict "min.insync.replicas" 2 "unclean.leader.election.enable" false) -}}
@@ -69,7 +85,8 @@ spec:
   replicas: {{ include "kafkadeps.scalar" (coalesce $t.replicas $defaults.replicas 3) }}
   config:
     {{- range $key, $value := $config }}
-    {{ $key }}: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ include "kafkadeps.scalar" $value }}{{ end }}
+    {{- $canonical := include "kafkadeps.canonicalValue" (dict "key" $key "value" $value) }}
+    {{ $key }}: {{ if regexMatch "^-?[0-9]+$" $canonical }}{{ $canonical }}{{ else if kindIs "bool" $value }}{{ $value }}{{ else }}{{ $canonical | quote }}{{ end }}
     {{- end }}
 {{- end }}
 {{- end -}}

@@ -4,13 +4,19 @@
 //! ```text
 //! list     := decl ("," decl)*
 //! decl     := topic [ "(" settings ")" ]
-//! settings := key "=" value ("," key "=" value)*
+//! settings := setting ("," setting)*
+//! setting  := key "=" value | "owned"
 //! value    := bare | '"' text '"' | "'" text "'"
 //! ```
+//!
+//! `owned` alone is `owned=true`.
 //!
 //! Whitespace around tokens is ignored. A bare value ends at `,` or `)`; quote values that contain
 //! them (`cleanup.policy="compact,delete"`). This module only splits text; meaning and validation
 //! live in [`super::model`].
+
+/// The one setting that may stand without a value.
+const FLAG: &str = "owned";
 
 /// One `topic(key=value, ...)` as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,13 +107,16 @@ fn settings(s: &mut Scanner<'_>, close: Option<char>) -> Result<Vec<(String, Str
         if key.is_empty() {
             return Err(format!("expected a setting name at character {}", s.pos()));
         }
-        if !s.eat('=') {
+        let value_stops: &[char] = if close.is_some() { &[',', ')'] } else { &[','] };
+        let value = if s.eat('=') {
+            s.value(value_stops)?
+        } else if key == FLAG {
+            "true".to_owned()
+        } else {
             return Err(format!(
                 "setting `{key}` has no value; write `{key}=<value>`"
             ));
-        }
-        let value_stops: &[char] = if close.is_some() { &[',', ')'] } else { &[','] };
-        let value = s.value(value_stops)?;
+        };
         if value.is_empty() {
             return Err(format!("setting `{key}` has an empty value"));
         }

@@ -34,11 +34,12 @@ use std::fmt;
 pub use error::{ConfigError, Problem};
 pub use model::{
     DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS, DEFAULT_REPLICAS,
-    DEFAULT_TOPIC_CONFIG, Durability, ReplicasMode, Security, Settings, Topic, TopicPolicy,
-    TopicSpec, Usage,
+    DEFAULT_TOPIC_CONFIG, Durability, Ownership, ReplicasMode, Requirements, Security, Settings,
+    Topic, TopicPolicy, TopicSpec, Usage,
 };
 pub use secret::Secret;
 
+pub(crate) use resolve::DURABLE_REPLICAS;
 pub(crate) use topic_keys::same_value as same_config_value;
 
 /// Checks a topic name by Kafka's rules; `Err` says what is wrong.

@@ -105,6 +105,38 @@ impl TopicSpec {
     }
 }
 
+/// Who decides a topic's partitions and config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Ownership {
+    /// The service owns it — it produces it, it is one of its dead-letter topics, or a consumer
+    /// marked it `owned`: provisioning creates, grows and (under `reconcile`) corrects it.
+    #[default]
+    Owned,
+    /// The service only consumes it: provisioning checks that it exists and meets the
+    /// [`Requirements`], and never changes it (its partitions and config are its owner's).
+    Dependency,
+}
+
+/// What a consumer needs of a topic it does not own: `KAFKA_CONSUMES="payments.v1(min.partitions=6,
+/// cleanup.policy=compact)"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Requirements {
+    /// At least this many partitions (`min.partitions`).
+    pub min_partitions: Option<i32>,
+    /// Topic configs that must have these values (normalized).
+    pub config: BTreeMap<String, String>,
+}
+
+impl Requirements {
+    /// Whether nothing is required beyond the topic's existence.
+    pub fn is_empty(&self) -> bool {
+        self.min_partitions.is_none() && self.config.is_empty()
+    }
+}
+
 /// One declared topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -112,12 +144,22 @@ pub struct Topic {
     /// Topic name.
     pub name: String,
     /// Resolved settings: built-in defaults, then `KAFKA_TOPIC_DEFAULTS`, then the declaration.
+    /// For a dependency: the settings it is created with where the policy creates a missing one.
     pub spec: TopicSpec,
     /// How the service uses it.
     pub usage: Usage,
+    /// Whether the service owns it or depends on it.
+    pub ownership: Ownership,
+    /// What a dependency must meet (empty for owned topics).
+    pub requires: Requirements,
 }
 
 impl Topic {
+    /// Whether the service owns the topic (provisioning may change it).
+    pub fn is_owned(&self) -> bool {
+        self.ownership == Ownership::Owned
+    }
+
     /// The declaration in the list grammar, with every resolved setting spelt out.
     pub fn to_declaration(&self) -> String {
         let mut out = format!(
@@ -224,5 +266,11 @@ impl Settings {
     /// Topics the service consumes from.
     pub fn consumed_topics(&self) -> impl Iterator<Item = &Topic> {
         self.topics.iter().filter(|t| t.usage.consume)
+    }
+
+    /// Topics the service owns (produced ones, its dead-letter topics, consumed ones marked
+    /// `owned`).
+    pub fn owned_topics(&self) -> impl Iterator<Item = &Topic> {
+        self.topics.iter().filter(|t| t.is_owned())
     }
 }

@@ -7,8 +7,8 @@ use super::error::{ConfigError, Problems};
 use super::grammar::{self, RawDecl};
 use super::model::{
     DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS, DEFAULT_REPLICAS,
-    DEFAULT_TOPIC_CONFIG, Durability, ReplicasMode, Security, Settings, Topic, TopicPolicy,
-    TopicSpec, Usage,
+    DEFAULT_TOPIC_CONFIG, Durability, Ownership, ReplicasMode, Requirements, Security, Settings,
+    Topic, TopicPolicy, TopicSpec, Usage,
 };
 use super::vars::{self, RawVars};
 use super::{Secret, client_properties, topic_keys};
@@ -25,12 +25,53 @@ struct Explicit {
     partitions: Option<i32>,
     replicas: Option<i32>,
     config: BTreeMap<String, String>,
+    /// `min.partitions`: a consumer's requirement of a topic it does not own.
+    min_partitions: Option<i32>,
+    /// `owned`: a consumer owns the topic it alone uses.
+    owned: Option<bool>,
 }
 
 impl Explicit {
     fn is_empty(&self) -> bool {
-        self.partitions.is_none() && self.replicas.is_none() && self.config.is_empty()
+        self.partitions.is_none()
+            && self.replicas.is_none()
+            && self.config.is_empty()
+            && self.min_partitions.is_none()
+            && self.owned.is_none()
     }
+}
+
+/// The `min.insync.replicas` a durable topic needs at least (a write survives one broker loss).
+const DURABLE_MIN_INSYNC: i32 = 2;
+/// The replication factor a durable topic needs at least, on a cluster of as many brokers.
+pub(crate) const DURABLE_REPLICAS: i32 = 3;
+
+/// Why a topic config weakens durability, if it does.
+fn weakens_durability(config: &BTreeMap<String, String>) -> Option<String> {
+    if let Some(n) = config
+        .get("min.insync.replicas")
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|n| *n < DURABLE_MIN_INSYNC)
+    {
+        return Some(format!(
+            "min.insync.replicas={n} weakens durability: a write acknowledged by one broker is lost with it (durable: {DURABLE_MIN_INSYNC} or more)"
+        ));
+    }
+    if config
+        .get("unclean.leader.election.enable")
+        .is_some_and(|v| v == "true")
+    {
+        return Some(
+            "unclean.leader.election.enable=true weakens durability: an out-of-sync replica may become leader and drop acknowledged records (durable: false)"
+                .to_owned(),
+        );
+    }
+    None
+}
+
+/// The problem of a weakening setting under `KAFKA_DURABILITY=strict`.
+fn refuse_weakening(why: &str) -> String {
+    format!("{why}; set {}=relaxed to allow it", vars::DURABILITY)
 }
 
 /// Checks Kafka's topic-name rules.
@@ -98,6 +139,17 @@ fn explicit_settings(
             "partitions" => {
                 out.partitions = parse_int(variable, key, value, 1, MAX_PARTITIONS, problems)
             }
+            "min.partitions" => {
+                out.min_partitions = parse_int(variable, key, value, 1, MAX_PARTITIONS, problems)
+            }
+            "owned" => match value.trim() {
+                "true" => out.owned = Some(true),
+                "false" => out.owned = Some(false),
+                other => problems.push(
+                    variable,
+                    format!("{context}: owned=`{other}` is not true or false"),
+                ),
+            },
             "replicas" | "replication.factor" => {
                 out.replicas = parse_int(variable, key, value, 1, MAX_REPLICAS, problems);
             }
@@ -162,7 +214,10 @@ fn declarations(
 }
 
 /// Merges declarations of the same topic; conflicting explicit settings are an error.
-fn merge(declared: Vec<Declared>, problems: &mut Problems) -> Vec<(String, Explicit, Usage)> {
+fn merge(
+    declared: Vec<Declared>,
+    problems: &mut Problems,
+) -> Vec<(String, Explicit, Usage, &'static str)> {
     let mut merged: BTreeMap<String, (Explicit, Usage, &'static str)> = BTreeMap::new();
     for d in declared {
         match merged.get_mut(&d.name) {
@@ -181,6 +236,9 @@ fn merge(declared: Vec<Declared>, problems: &mut Problems) -> Vec<(String, Expli
                 if conflict(explicit.replicas, d.explicit.replicas) {
                     conflicts.push("replicas".to_owned());
                 }
+                if conflict(explicit.min_partitions, d.explicit.min_partitions) {
+                    conflicts.push("min.partitions".to_owned());
+                }
                 for (k, v) in &d.explicit.config {
                     if explicit.config.get(k).is_some_and(|old| old != v) {
                         conflicts.push(k.clone());
@@ -189,6 +247,8 @@ fn merge(declared: Vec<Declared>, problems: &mut Problems) -> Vec<(String, Expli
                 if conflicts.is_empty() {
                     explicit.partitions = explicit.partitions.or(d.explicit.partitions);
                     explicit.replicas = explicit.replicas.or(d.explicit.replicas);
+                    explicit.min_partitions = explicit.min_partitions.or(d.explicit.min_partitions);
+                    explicit.owned = explicit.owned.or(d.explicit.owned);
                     for (k, v) in d.explicit.config {
                         explicit.config.entry(k).or_insert(v);
                     }
@@ -207,7 +267,7 @@ fn merge(declared: Vec<Declared>, problems: &mut Problems) -> Vec<(String, Expli
     }
     merged
         .into_iter()
-        .map(|(name, (e, u, _))| (name, e, u))
+        .map(|(name, (e, u, variable))| (name, e, u, variable))
         .collect()
 }
 
@@ -418,11 +478,45 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         &mut problems,
     );
     let security = security(&raw, &mut problems);
+    let warn_unknown = one_of(
+        vars::UNKNOWN_VARIABLES,
+        raw.unknown_variables.as_deref(),
+        &[("error", false), ("warn", true)],
+        false,
+        &mut problems,
+    );
+    for name in &raw.unknown {
+        let hint = vars::did_you_mean(name)
+            .map(|known| format!("; did you mean {known}?"))
+            .unwrap_or_default();
+        let message = format!(
+            "is not a kafkadeps variable{hint} (a platform that sets unrelated KAFKA_ variables sets {}=warn)",
+            vars::UNKNOWN_VARIABLES
+        );
+        if warn_unknown {
+            warnings.push(format!("{name} {message}"));
+        } else {
+            problems.push(name, message);
+        }
+    }
 
     let defaults = match raw.topic_defaults.as_deref().map(grammar::parse_settings) {
         None => Explicit::default(),
         Some(Ok(settings)) => {
-            explicit_settings(vars::TOPIC_DEFAULTS, "defaults", &settings, &mut problems)
+            let defaults =
+                explicit_settings(vars::TOPIC_DEFAULTS, "defaults", &settings, &mut problems);
+            if defaults.min_partitions.is_some() || defaults.owned.is_some() {
+                problems.push(
+                    vars::TOPIC_DEFAULTS,
+                    "`min.partitions` and `owned` belong to one consumed topic's declaration, not to the defaults",
+                );
+            }
+            if durability == Durability::Strict
+                && let Some(why) = weakens_durability(&defaults.config)
+            {
+                problems.push(vars::TOPIC_DEFAULTS, refuse_weakening(&why));
+            }
+            defaults
         }
         Some(Err(e)) => {
             problems.push(vars::TOPIC_DEFAULTS, e);
@@ -461,18 +555,51 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
     ));
 
     let mut topics = Vec::new();
-    for (name, explicit, usage) in merge(declared, &mut problems) {
+    for (name, explicit, usage, variable) in merge(declared, &mut problems) {
+        let owned = usage.produce || explicit.owned == Some(true);
+        let mut requires = Requirements::default();
+        if owned {
+            if explicit.min_partitions.is_some() {
+                problems.push(
+                    variable,
+                    format!("topic `{name}`: min.partitions is a requirement of a topic the service does not own; an owned topic declares partitions=N"),
+                );
+            }
+            if durability == Durability::Strict
+                && let Some(why) = weakens_durability(&explicit.config)
+            {
+                problems.push(
+                    variable,
+                    format!("topic `{name}`: {}", refuse_weakening(&why)),
+                );
+            }
+        } else {
+            // A dependency: its partitions and config are its owner's; what is written here is
+            // what the consumer requires of it.
+            if explicit.partitions.is_some() || explicit.replicas.is_some() {
+                problems.push(
+                    variable,
+                    format!("topic `{name}` is only consumed, so its partitions and replicas are its owner's: require at least N partitions with min.partitions=N, or mark it `owned` if this service alone uses it"),
+                );
+            }
+            requires = Requirements {
+                min_partitions: explicit.min_partitions,
+                config: explicit.config.clone(),
+            };
+        }
         let mut config: BTreeMap<String, String> = DEFAULT_TOPIC_CONFIG
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         config.extend(defaults.config.clone());
         config.extend(explicit.config);
+        let partitions = explicit
+            .partitions
+            .or(defaults.partitions)
+            .unwrap_or(DEFAULT_PARTITIONS);
         let spec = TopicSpec {
-            partitions: explicit
-                .partitions
-                .or(defaults.partitions)
-                .unwrap_or(DEFAULT_PARTITIONS),
+            // A dependency created where it is missing gets at least what its consumer needs.
+            partitions: partitions.max(requires.min_partitions.unwrap_or(0)),
             replicas: explicit
                 .replicas
                 .or(defaults.replicas)
@@ -482,7 +609,7 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         if let Some(min_isr) = spec.min_insync_replicas() {
             if min_isr > spec.replicas {
                 problems.push(
-                    if usage.produce { vars::PRODUCES } else { vars::CONSUMES },
+                    variable,
                     format!("topic `{name}`: min.insync.replicas={min_isr} is greater than replicas={}; no write could ever succeed", spec.replicas),
                 );
             } else if min_isr == spec.replicas && replicas_mode == ReplicasMode::Strict {
@@ -491,7 +618,17 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
                 ));
             }
         }
-        topics.push(Topic { name, spec, usage });
+        topics.push(Topic {
+            name,
+            spec,
+            usage,
+            ownership: if owned {
+                Ownership::Owned
+            } else {
+                Ownership::Dependency
+            },
+            requires,
+        });
     }
 
     // Every consumed topic gets a dead-letter topic with the same settings, written by kafkadeps.
@@ -510,7 +647,12 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
             continue;
         }
         match topics.iter_mut().find(|t| t.name == dlq) {
-            Some(declared) => declared.usage.produce = true,
+            Some(declared) => {
+                declared.usage.produce = true;
+                declared.ownership = Ownership::Owned;
+                declared.requires = Requirements::default();
+            }
+            // The service writes its dead-letter topics: it owns them.
             None => topics.push(Topic {
                 name: dlq,
                 spec,
@@ -518,6 +660,8 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
                     produce: true,
                     consume: false,
                 },
+                ownership: Ownership::Owned,
+                requires: Requirements::default(),
             }),
         }
     }

@@ -358,6 +358,173 @@ fn builder_is_the_same_model() {
     );
 }
 
+#[test]
+fn consumed_only_topics_are_dependencies_with_requirements() {
+    let s = parse(&[
+        ("KAFKA_APP", "billing"),
+        ("KAFKA_PRODUCES", "billing.v1"),
+        (
+            "KAFKA_CONSUMES",
+            "payments.v1(min.partitions=6, cleanup.policy=compact), scratch(owned, partitions=2), billing.v1",
+        ),
+    ])
+    .unwrap();
+    let payments = s.topic("payments.v1").unwrap();
+    assert_eq!(payments.ownership, Ownership::Dependency);
+    assert_eq!(payments.requires.min_partitions, Some(6));
+    assert_eq!(payments.requires.config["cleanup.policy"], "compact");
+    assert_eq!(
+        payments.spec.partitions, 6,
+        "created with what it needs where missing"
+    );
+    let owned: Vec<&str> = s.owned_topics().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        owned,
+        [
+            "billing.v1",
+            "billing.v1.dlq",
+            "payments.v1.dlq",
+            "scratch",
+            "scratch.dlq"
+        ],
+        "produced, marked owned, and every dead-letter topic"
+    );
+    assert_eq!(s.topic("scratch").unwrap().spec.partitions, 2);
+    assert!(s.topic("billing.v1").unwrap().requires.is_empty());
+    assert!(
+        parse(&[("KAFKA_CONSUMES", "t(owned=true)")])
+            .unwrap()
+            .topic("t")
+            .unwrap()
+            .is_owned()
+    );
+}
+
+#[test]
+fn a_dependency_cannot_declare_the_owners_settings() {
+    let p = problems(&[("KAFKA_CONSUMES", "payments.v1(partitions=12)")]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("KAFKA_CONSUMES: topic `payments.v1` is only consumed"),
+        "{p:?}"
+    );
+    assert!(
+        p[0].contains("min.partitions=N") && p[0].contains("`owned`"),
+        "{p:?}"
+    );
+    let p = problems(&[("KAFKA_PRODUCES", "orders(min.partitions=3)")]);
+    assert!(
+        p[0].contains("an owned topic declares partitions=N"),
+        "{p:?}"
+    );
+    let p = problems(&[("KAFKA_TOPIC_DEFAULTS", "min.partitions=3")]);
+    assert!(p[0].starts_with("KAFKA_TOPIC_DEFAULTS: "), "{p:?}");
+    let p = problems(&[("KAFKA_CONSUMES", "t(owned=maybe)")]);
+    assert!(p[0].contains("owned=`maybe` is not true or false"), "{p:?}");
+}
+
+#[test]
+fn topic_settings_that_weaken_durability_need_relaxed() {
+    for (var, value, needle) in [
+        (
+            "KAFKA_PRODUCES",
+            "t(min.insync.replicas=1)",
+            "min.insync.replicas=1 weakens durability",
+        ),
+        (
+            "KAFKA_PRODUCES",
+            "t(unclean.leader.election.enable=true)",
+            "unclean.leader.election.enable=true weakens",
+        ),
+        (
+            "KAFKA_TOPIC",
+            "t(min.insync.replicas=1)",
+            "min.insync.replicas=1",
+        ),
+        (
+            "KAFKA_TOPIC_DEFAULTS",
+            "min.insync.replicas=1",
+            "min.insync.replicas=1",
+        ),
+        (
+            "KAFKA_TOPIC_DEFAULTS",
+            "unclean.leader.election.enable=true",
+            "unclean",
+        ),
+    ] {
+        let vars = [
+            ("KAFKA_APP", "a"),
+            (var, value),
+            ("KAFKA_PRODUCES", "other"),
+        ];
+        let vars: Vec<_> = if var == "KAFKA_PRODUCES" {
+            vec![vars[0], vars[1]]
+        } else {
+            vars.to_vec()
+        };
+        let p = problems(&vars);
+        assert_eq!(p.len(), 1, "{value}: {p:?}");
+        assert!(p[0].starts_with(&format!("{var}: ")), "{value}: {p:?}");
+        assert!(
+            p[0].contains(needle) && p[0].contains("KAFKA_DURABILITY=relaxed"),
+            "{p:?}"
+        );
+        let mut relaxed = vars.clone();
+        relaxed.push(("KAFKA_DURABILITY", "relaxed"));
+        assert!(parse(&relaxed).is_ok(), "{value} with relaxed durability");
+    }
+    // What a consumer requires of a topic it does not own is no weakening of its own.
+    assert!(
+        parse(&[
+            ("KAFKA_APP", "a"),
+            ("KAFKA_CONSUMES", "t(min.insync.replicas=1)")
+        ])
+        .is_ok()
+    );
+}
+
+#[test]
+fn unknown_kafka_variables_are_refused_with_a_did_you_mean() {
+    let p = problems(&[("KAFKA_CONSUME", "orders"), ("KAFKA_APP", "a")]);
+    assert_eq!(
+        p,
+        [
+            "KAFKA_CONSUME: is not a kafkadeps variable; did you mean KAFKA_CONSUMES? (a platform that sets unrelated KAFKA_ variables sets KAFKA_UNKNOWN_VARIABLES=warn)"
+        ]
+    );
+    let p = problems(&[("KAFKA_SIDECAR_LISTENN", "127.0.0.1:1")]);
+    assert!(p[0].contains("did you mean KAFKA_SIDECAR_LISTEN?"), "{p:?}");
+    // As a warning where the platform asks for it.
+    let s = parse(&[
+        ("KAFKA_CONSUME", "orders"),
+        ("KAFKA_UNKNOWN_VARIABLES", "warn"),
+    ])
+    .unwrap();
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.starts_with("KAFKA_CONSUME is not a kafkadeps variable"))
+    );
+    // Known: the contract, the sidecar's settings, client properties; and Kubernetes' service
+    // links of a Service called `kafka` are no one's typo.
+    assert!(
+        parse(&[
+            ("KAFKA_SIDECAR_LISTEN", "127.0.0.1:4195"),
+            ("KAFKA_LOG_FORMAT", "pretty"),
+            ("KAFKA_CLIENT_LINGER_MS", "5"),
+            ("KAFKA_SERVICE_HOST", "10.0.0.7"),
+            ("KAFKA_SERVICE_PORT", "9092"),
+            ("KAFKA_SERVICE_PORT_TCP_CLIENT", "9092"),
+            ("KAFKA_PORT", "tcp://10.0.0.7:9092"),
+            ("KAFKA_PORT_9092_TCP", "tcp://10.0.0.7:9092"),
+            ("KAFKA_PORT_9092_TCP_ADDR", "10.0.0.7"),
+            ("KAFKA_UI_PORT_8080_TCP_PORT", "8080"),
+        ])
+        .is_ok()
+    );
+    assert!(problems(&[("KAFKA_UNKNOWN_VARIABLES", "ignore")])[0].contains("error, warn"));
+}
+
 fn topic_name() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,30}".prop_filter("not . or ..", |s| s != "." && s != "..")
 }
@@ -369,7 +536,7 @@ fn config_entry() -> impl Strategy<Value = (String, String)> {
         prop::sample::select(vec!["compact", "delete", "compact,delete"])
             .prop_map(|v| ("cleanup.policy".to_owned(), v.to_owned())),
         any::<bool>().prop_map(|b| ("preallocate".to_owned(), b.to_string())),
-        (1i64..3).prop_map(|n| ("min.insync.replicas".to_owned(), n.to_string())),
+        (2i64..4).prop_map(|n| ("min.insync.replicas".to_owned(), n.to_string())),
     ]
 }
 

@@ -55,8 +55,134 @@ pub const METRICS_LISTEN: &str = "KAFKA_METRICS_LISTEN";
 pub const METRICS_PARTITION_LAG: &str = "KAFKA_METRICS_PARTITION_LAG";
 /// How long start-up keeps trying to ensure topics while the cluster is unavailable.
 pub const ENSURE_TIMEOUT: &str = "KAFKA_ENSURE_TIMEOUT";
+/// `json` (default) or `pretty` logs on stdout.
+pub const LOG_FORMAT: &str = "KAFKA_LOG_FORMAT";
+/// Schema registry of the Avro codec, and its basic-auth user and password.
+pub const SCHEMA_REGISTRY_URL: &str = "KAFKA_SCHEMA_REGISTRY_URL";
+/// Basic-auth user of the schema registry.
+pub const SCHEMA_REGISTRY_USERNAME: &str = "KAFKA_SCHEMA_REGISTRY_USERNAME";
+/// Basic-auth password of the schema registry.
+pub const SCHEMA_REGISTRY_PASSWORD: &str = "KAFKA_SCHEMA_REGISTRY_PASSWORD";
+/// `error` (default) or `warn`: what a `KAFKA_*` variable that is not of the contract is.
+pub const UNKNOWN_VARIABLES: &str = "KAFKA_UNKNOWN_VARIABLES";
 /// The host name, the default client id.
 pub const HOSTNAME: &str = "HOSTNAME";
+
+/// The settings of `kafkadeps-sidecar serve` (documented in `docs/sidecar.md`), and the variable
+/// the injector gives app containers. Part of the contract, so a service that reads the
+/// declarations sees them as known.
+pub mod sidecar {
+    /// Data API address; loopback by default so only the pod reaches it.
+    pub const LISTEN: &str = "KAFKA_SIDECAR_LISTEN";
+    /// Base URL records are pushed to (`{url}/{topic}`); pull mode when unset.
+    pub const DELIVER_URL: &str = "KAFKA_SIDECAR_DELIVER_URL";
+    /// Pushes in flight at once, across partitions.
+    pub const MAX_INFLIGHT: &str = "KAFKA_SIDECAR_MAX_INFLIGHT";
+    /// Largest accepted request body.
+    pub const MAX_BODY_BYTES: &str = "KAFKA_SIDECAR_MAX_BODY_BYTES";
+    /// How long one push may take before it counts as failed (and is retried).
+    pub const DELIVER_TIMEOUT: &str = "KAFKA_SIDECAR_DELIVER_TIMEOUT";
+    /// Attempts for a record (pushes answered 429/5xx/timeouts, pulls nacked for a retry)
+    /// before it is dead-lettered.
+    pub const DELIVER_ATTEMPTS: &str = "KAFKA_SIDECAR_DELIVER_ATTEMPTS";
+    /// How long a graceful shutdown may take in total.
+    pub const SHUTDOWN_GRACE: &str = "KAFKA_SIDECAR_SHUTDOWN_GRACE";
+    /// How long pulled records stay leased to the poll that took them.
+    pub const PULL_LEASE: &str = "KAFKA_SIDECAR_PULL_LEASE";
+    /// How long a produce request's `Idempotency-Key` is remembered.
+    pub const IDEMPOTENCY_WINDOW: &str = "KAFKA_SIDECAR_IDEMPOTENCY_WINDOW";
+    /// How many idempotency keys are remembered at most.
+    pub const IDEMPOTENCY_MAX_KEYS: &str = "KAFKA_SIDECAR_IDEMPOTENCY_MAX_KEYS";
+    /// The sidecar's data API, as app containers reach it (set by the injector).
+    pub const URL: &str = "KAFKA_SIDECAR_URL";
+    /// Every sidecar variable.
+    pub const ALL: &[&str] = &[
+        LISTEN,
+        DELIVER_URL,
+        MAX_INFLIGHT,
+        MAX_BODY_BYTES,
+        DELIVER_TIMEOUT,
+        DELIVER_ATTEMPTS,
+        SHUTDOWN_GRACE,
+        PULL_LEASE,
+        IDEMPOTENCY_WINDOW,
+        IDEMPOTENCY_MAX_KEYS,
+        URL,
+    ];
+}
+
+/// Every named variable of the contract (besides the `KAFKA_CLIENT_<PROPERTY>` escape hatch).
+pub const ALL: &[&str] = &[
+    BOOTSTRAP_SERVERS,
+    CLIENT_ID,
+    APP,
+    SECURITY_PROTOCOL,
+    SASL_MECHANISM,
+    SASL_USERNAME,
+    SASL_PASSWORD,
+    SASL_PASSWORD_FILE,
+    SSL_CA_LOCATION,
+    SSL_CERTIFICATE_LOCATION,
+    SSL_KEY_LOCATION,
+    TOPIC,
+    PRODUCES,
+    CONSUMES,
+    GROUP_ID,
+    TOPIC_DEFAULTS,
+    TOPIC_POLICY,
+    TOPIC_REPLICAS,
+    DURABILITY,
+    GROUP_INSTANCE_ID,
+    METRICS_LISTEN,
+    METRICS_PARTITION_LAG,
+    ENSURE_TIMEOUT,
+    LOG_FORMAT,
+    SCHEMA_REGISTRY_URL,
+    SCHEMA_REGISTRY_USERNAME,
+    SCHEMA_REGISTRY_PASSWORD,
+    UNKNOWN_VARIABLES,
+];
+
+/// Whether `name` is of the contract: a named variable, a sidecar setting or a client property.
+pub fn is_known(name: &str) -> bool {
+    ALL.contains(&name)
+        || sidecar::ALL.contains(&name)
+        || (name.starts_with(CLIENT_PROPERTY_PREFIX) && name.len() > CLIENT_PROPERTY_PREFIX.len())
+}
+
+/// Whether `name` is one of the variables Kubernetes gives every container for each Service of
+/// its namespace (a Service called `kafka` yields `KAFKA_SERVICE_HOST`, `KAFKA_PORT`,
+/// `KAFKA_PORT_9092_TCP_ADDR`, ...): never an unknown variable.
+pub fn is_service_link(name: &str) -> bool {
+    if name.ends_with("_SERVICE_HOST") || name.contains("_SERVICE_PORT") {
+        return true;
+    }
+    // `<SVC>_PORT` and `<SVC>_PORT_<number>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]`.
+    let parts: Vec<&str> = name.split('_').collect();
+    parts.iter().enumerate().any(|(i, p)| {
+        *p == "PORT"
+            && i > 0
+            && match &parts[i + 1..] {
+                [] => true,
+                [number, protocol, rest @ ..] => {
+                    number.chars().all(|c| c.is_ascii_digit())
+                        && ["TCP", "UDP", "SCTP"].contains(protocol)
+                        && matches!(rest, [] | ["PROTO" | "PORT" | "ADDR"])
+                }
+                _ => false,
+            }
+    })
+}
+
+/// The known variable `name` is most likely a misspelling of.
+pub fn did_you_mean(name: &str) -> Option<&'static str> {
+    ALL.iter()
+        .chain(sidecar::ALL)
+        .map(|k| (strsim::levenshtein(name, k), *k))
+        .filter(|(d, k)| *d <= 3.max(k.len() / 5))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
 
 /// The raw text of every variable of the contract, as read from a source.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -88,9 +214,13 @@ pub(crate) struct RawVars {
     pub(crate) metrics_partition_lag: Option<String>,
     #[serde(skip)]
     pub(crate) hostname: Option<String>,
+    pub(crate) unknown_variables: Option<String>,
     /// `KAFKA_CLIENT_<PROPERTY>` entries: (variable name, value).
     #[serde(skip)]
     pub(crate) client_properties: BTreeMap<String, String>,
+    /// `KAFKA_*` variables that are not of the contract (nor Kubernetes service links).
+    #[serde(skip)]
+    pub(crate) unknown: Vec<String>,
 }
 
 impl RawVars {
@@ -121,6 +251,8 @@ impl RawVars {
                 raw.hostname = Some(v);
             } else if k.starts_with(CLIENT_PROPERTY_PREFIX) && k != CLIENT_ID {
                 raw.client_properties.insert(k, v);
+            } else if !is_known(&k) && !is_service_link(&k) {
+                raw.unknown.push(k);
             }
         }
         Ok(raw)

@@ -127,6 +127,7 @@ pub const METRIC_FAMILIES: &[&str] = &[
     "kafkadeps_broker_rtt_seconds",
     "kafkadeps_broker_request_errors",
     "kafkadeps_client_queue_messages",
+    "kafkadeps_durability_relaxed",
     "kafkadeps_build",
 ];
 
@@ -151,6 +152,8 @@ pub(crate) struct Metrics {
     pub(crate) broker_rtt: Family<BrokerLabels, GaugeF64>,
     pub(crate) broker_errors: Family<BrokerLabels, Counter>,
     pub(crate) client_queue: Family<ClientLabels, Gauge>,
+    /// 1 while the service runs with `KAFKA_DURABILITY=relaxed`.
+    pub(crate) durability_relaxed: Gauge,
     /// Last cumulative error count per broker, to turn librdkafka's totals into increments.
     pub(crate) broker_errors_seen: Mutex<std::collections::HashMap<BrokerLabels, u64>>,
 }
@@ -271,6 +274,12 @@ impl Metrics {
             "librdkafka: messages in the client's queues",
             client_queue.clone(),
         );
+        let durability_relaxed = Gauge::default();
+        registry.register(
+            "kafkadeps_durability_relaxed",
+            "1 when KAFKA_DURABILITY=relaxed lets declarations weaken the durable defaults",
+            durability_relaxed.clone(),
+        );
         registry.register(
             "kafkadeps_build",
             "kafkadeps version",
@@ -299,6 +308,7 @@ impl Metrics {
             broker_rtt,
             broker_errors,
             client_queue,
+            durability_relaxed,
             broker_errors_seen: Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -424,6 +434,7 @@ mod tests {
             "kafkadeps_consumer_rebalances_total ",
             "kafkadeps_consumer_assigned_partitions ",
             "kafkadeps_build_info{version=\"",
+            "kafkadeps_durability_relaxed 0",
             "# EOF",
         ] {
             assert!(text.contains(name), "missing {name} in:\n{text}");

@@ -22,6 +22,8 @@ use crate::connection::{Role, client_config};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often to re-plan when other instances race us.
 const MAX_ROUNDS: usize = 5;
+/// How often a missing dependency is looked for again under `verify`.
+const DEPENDENCY_POLL: Duration = Duration::from_secs(1);
 
 /// What happened to one topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,8 +115,10 @@ impl Provisioner {
     }
 
     /// Makes the cluster match the declarations under the policy, then waits until every declared
-    /// partition has a leader. Fails with [`ProvisionError::VerifyFailed`] in `verify` mode when
-    /// anything is missing or drifted.
+    /// partition has a leader. Owned topics are created, grown and (under `reconcile`)
+    /// corrected; dependencies only checked. Fails with [`ProvisionError::VerifyFailed`] when a
+    /// dependency does not meet its requirements, and in `verify` mode when anything is missing
+    /// or drifted (a missing dependency is waited for until the timeout first).
     pub async fn ensure(&self, timeout: Duration) -> Result<EnsureReport, ProvisionError> {
         let deadline = Instant::now() + timeout;
         let first = plan(&self.settings, &self.describe_until(deadline).await?)?;
@@ -139,6 +143,20 @@ impl Provisioner {
                     .await;
             }
             self.apply(&current, &mut outcomes).await?;
+            current = plan(&self.settings, &self.describe_until(deadline).await?)?;
+        }
+        // Under `verify` nothing creates a missing dependency but its owner: wait for it, as for
+        // a readiness condition, until the deadline.
+        loop {
+            let missing: Vec<String> = current.missing_dependencies().map(str::to_owned).collect();
+            if missing.is_empty() || Instant::now() + DEPENDENCY_POLL >= deadline {
+                break;
+            }
+            tracing::info!(
+                topics = ?missing,
+                "Waiting for topics this service depends on; their owners create them."
+            );
+            tokio::time::sleep(DEPENDENCY_POLL).await;
             current = plan(&self.settings, &self.describe_until(deadline).await?)?;
         }
         if current.fails_policy() {

@@ -35,8 +35,21 @@ pub enum ProvisionError {
         /// Live brokers.
         brokers: usize,
     },
-    /// `verify` found missing topics or drift.
-    #[error("topics do not match their declarations (policy verify):\n{0}")]
+    /// An owned topic declares fewer replicas than durability needs, on a cluster with the
+    /// brokers for them.
+    #[error(
+        "topic `{topic}` declares {replicas} replica(s) on a cluster of {brokers} brokers, which weakens durability: a broker loss can lose acknowledged records (durable: 3 or more); declare replicas=3, or set KAFKA_DURABILITY=relaxed to allow it"
+    )]
+    WeakReplicas {
+        /// Topic name.
+        topic: String,
+        /// Declared replicas.
+        replicas: i32,
+        /// Live brokers.
+        brokers: usize,
+    },
+    /// `verify` found missing topics or drift, or a dependency does not meet its requirements.
+    #[error("topics do not match their declarations:\n{0}")]
     VerifyFailed(Box<Plan>),
     /// The cluster refused an operation on a topic.
     #[error("{operation} of `{topic}` refused by the cluster: {code}")]

@@ -7,11 +7,15 @@ use serde::Serialize;
 
 use super::ProvisionError;
 use super::live::{ClusterState, LiveTopic};
-use crate::config::{ReplicasMode, Settings, Topic, TopicPolicy, TopicSpec, same_config_value};
+use crate::config::{
+    Durability, Ownership, ReplicasMode, Settings, Topic, TopicPolicy, TopicSpec, same_config_value,
+};
+
+/// What adding partitions does to keyed records, said wherever the change is shown.
+pub const ADD_PARTITIONS_WARNING: &str = "keyed records of existing keys move to other partitions: per-key order across the change is not kept";
 
 /// One thing about one topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Change {
     /// The topic is missing and will be created.
@@ -50,7 +54,16 @@ pub enum Change {
         /// Why it is left alone.
         reason: String,
     },
-    /// The topic matches its declaration.
+    /// A topic the service depends on does not meet what it requires; nothing is changed.
+    Unmet {
+        /// `partitions` or a config key.
+        what: String,
+        /// What the consumer requires (`>= 6` for `min.partitions=6`).
+        required: String,
+        /// What the topic has.
+        actual: String,
+    },
+    /// The topic matches its declaration (or meets a dependency's requirements).
     Unchanged,
 }
 
@@ -68,8 +81,135 @@ impl Change {
             Self::Create { .. } => '+',
             Self::AddPartitions { .. } | Self::SetConfig { .. } => '~',
             Self::Drift { .. } => '!',
+            Self::Unmet { .. } => 'x',
             Self::Unchanged => '=',
         }
+    }
+
+    /// The change's name in JSON.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => "create",
+            Self::AddPartitions { .. } => "add_partitions",
+            Self::SetConfig { .. } => "set_config",
+            Self::Drift { .. } => "drift",
+            Self::Unmet { .. } => "unmet",
+            Self::Unchanged => "unchanged",
+        }
+    }
+
+    /// What it is about: `topic`, `partitions`, `replicas` or a config key.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Create { .. } | Self::Unchanged => "topic",
+            Self::AddPartitions { .. } => "partitions",
+            Self::SetConfig { key, .. } => key,
+            Self::Drift { what, .. } | Self::Unmet { what, .. } => what,
+        }
+    }
+
+    /// The value now (`None` when the topic or key is missing, or for `unchanged`).
+    pub fn current(&self) -> Option<String> {
+        match self {
+            Self::Create { .. } | Self::Unchanged => None,
+            Self::AddPartitions { from, .. } => Some(from.to_string()),
+            Self::SetConfig { from, .. } => from.clone(),
+            Self::Drift { actual, .. } | Self::Unmet { actual, .. } => Some(actual.clone()),
+        }
+    }
+
+    /// The declared (or, for a dependency, required) value.
+    pub fn declared(&self) -> Option<String> {
+        match self {
+            Self::Create { .. } => Some("present".to_owned()),
+            Self::Unchanged => None,
+            Self::AddPartitions { to, .. } => Some(to.to_string()),
+            Self::SetConfig { to, .. } => Some(to.clone()),
+            Self::Drift { declared, .. } => Some(declared.clone()),
+            Self::Unmet { required, .. } => Some(required.clone()),
+        }
+    }
+
+    /// Whether applying it cannot lose data or reorder records: adding partitions moves keys;
+    /// lowering retention or changing the cleanup policy may delete records.
+    pub fn is_safe(&self) -> bool {
+        match self {
+            Self::AddPartitions { .. } => false,
+            Self::SetConfig { key, from, to } => match key.as_str() {
+                "cleanup.policy" => false,
+                "retention.ms"
+                | "retention.bytes"
+                | "local.retention.ms"
+                | "local.retention.bytes" => {
+                    let limit = |v: &str| {
+                        v.parse::<i64>()
+                            .ok()
+                            .map(|n| if n < 0 { i64::MAX } else { n })
+                    };
+                    match (from.as_deref().and_then(limit), limit(to)) {
+                        (Some(old), Some(new)) => new >= old,
+                        // From a broker default we cannot see: assume it may lower it.
+                        _ => false,
+                    }
+                }
+                _ => true,
+            },
+            Self::Create { .. } | Self::Drift { .. } | Self::Unmet { .. } | Self::Unchanged => true,
+        }
+    }
+
+    /// A warning that goes with the change.
+    pub fn warning(&self) -> Option<&'static str> {
+        matches!(self, Self::AddPartitions { .. }).then_some(ADD_PARTITIONS_WARNING)
+    }
+}
+
+/// JSON: `action` (and `kind`, the same), `key`, `current`, `declared`, `safe`, `warning`, and
+/// the variant's own fields.
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("action", self.kind())?;
+        map.serialize_entry("kind", self.kind())?;
+        map.serialize_entry("key", self.key())?;
+        map.serialize_entry("current", &self.current())?;
+        map.serialize_entry("declared", &self.declared())?;
+        map.serialize_entry("safe", &self.is_safe())?;
+        if let Some(w) = self.warning() {
+            map.serialize_entry("warning", w)?;
+        }
+        match self {
+            Self::Create {
+                partitions,
+                replicas,
+                config,
+            } => {
+                map.serialize_entry("partitions", partitions)?;
+                map.serialize_entry("replicas", replicas)?;
+                map.serialize_entry("config", config)?;
+            }
+            Self::AddPartitions { from, to } => {
+                map.serialize_entry("from", from)?;
+                map.serialize_entry("to", to)?;
+            }
+            Self::SetConfig { from, to, .. } => {
+                map.serialize_entry("from", from)?;
+                map.serialize_entry("to", to)?;
+            }
+            Self::Drift {
+                what,
+                actual,
+                reason,
+                ..
+            } => {
+                map.serialize_entry("what", what)?;
+                map.serialize_entry("actual", actual)?;
+                map.serialize_entry("reason", reason)?;
+            }
+            Self::Unmet { .. } | Self::Unchanged => {}
+        }
+        map.end()
     }
 }
 
@@ -79,6 +219,8 @@ impl Change {
 pub struct TopicPlan {
     /// Topic name.
     pub topic: String,
+    /// Whether the service owns it (`owned`) or depends on it (`dependency`).
+    pub role: Ownership,
     /// The settings the topic should have (after clamping, if any).
     #[serde(skip)]
     pub spec: TopicSpec,
@@ -117,9 +259,32 @@ impl Plan {
             .filter(|(_, c)| matches!(c, Change::Drift { .. }))
     }
 
-    /// Whether the plan fails its policy: in `verify` mode any drift (including a missing topic).
+    /// Every requirement of a dependency that is not met, as `(topic, change)`.
+    pub fn unmet(&self) -> impl Iterator<Item = (&str, &Change)> {
+        self.topics
+            .iter()
+            .flat_map(|t| t.changes.iter().map(move |c| (t.topic.as_str(), c)))
+            .filter(|(_, c)| matches!(c, Change::Unmet { .. }))
+    }
+
+    /// Whether the plan fails: any unmet requirement of a dependency, and in `verify` mode any
+    /// drift (including a missing topic).
     pub fn fails_policy(&self) -> bool {
-        self.policy == TopicPolicy::Verify && self.drift().next().is_some()
+        self.unmet().next().is_some()
+            || (self.policy == TopicPolicy::Verify && self.drift().next().is_some())
+    }
+
+    /// Dependencies that are missing under `verify` (a wait, not yet a failure, while starting).
+    pub fn missing_dependencies(&self) -> impl Iterator<Item = &str> {
+        self.topics
+            .iter()
+            .filter(|t| t.role == Ownership::Dependency)
+            .filter(|t| {
+                t.changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Drift { what, .. } if what == "topic"))
+            })
+            .map(|t| t.topic.as_str())
     }
 }
 
@@ -145,7 +310,9 @@ impl fmt::Display for Plan {
                             render_config(config)
                         )
                     }
-                    Change::AddPartitions { from, to } => format!("partitions {from} -> {to}"),
+                    Change::AddPartitions { from, to } => {
+                        format!("partitions {from} -> {to} (warning: {ADD_PARTITIONS_WARNING})")
+                    }
                     Change::SetConfig { key, from, to } => {
                         format!("{key} {} -> {to}", from.as_deref().unwrap_or("(unset)"))
                     }
@@ -157,6 +324,13 @@ impl fmt::Display for Plan {
                     } => {
                         format!("{what} declared {declared}, actual {actual} ({reason})")
                     }
+                    Change::Unmet {
+                        what,
+                        required,
+                        actual,
+                    } => format!(
+                        "{what} required {required}, actual {actual} (a dependency: not changed)"
+                    ),
                     Change::Unchanged => "unchanged".to_owned(),
                 };
                 writeln!(f, "{} {name:<width$}  {what}", c.symbol())?;
@@ -174,12 +348,13 @@ impl fmt::Display for Plan {
         };
         write!(
             f,
-            "policy {}, {} broker(s): {} to create, {} to change, {} drift left alone, {} unchanged",
+            "policy {}, {} broker(s): {} to create, {} to change, {} drift left alone, {} unmet, {} unchanged",
             self.policy,
             self.brokers,
             count(|c| matches!(c, Change::Create { .. })),
             count(|c| matches!(c, Change::AddPartitions { .. } | Change::SetConfig { .. })),
             count(|c| matches!(c, Change::Drift { .. })),
+            count(|c| matches!(c, Change::Unmet { .. })),
             count(|c| matches!(c, Change::Unchanged)),
         )
     }
@@ -283,6 +458,58 @@ fn plan_existing(spec: &TopicSpec, live: &LiveTopic, policy: TopicPolicy) -> Vec
     changes
 }
 
+/// What a dependency's live topic lacks of its requirements (or `Unchanged`). A dependency is
+/// never changed.
+fn plan_dependency(topic: &Topic, live: &LiveTopic) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if let Some(min) = topic.requires.min_partitions
+        && live.partitions < min
+    {
+        changes.push(Change::Unmet {
+            what: "partitions".into(),
+            required: format!(">= {min}"),
+            actual: live.partitions.to_string(),
+        });
+    }
+    for (key, required) in &topic.requires.config {
+        let actual = live.config.get(key);
+        if !actual.is_some_and(|a| same_config_value(key, required, a)) {
+            changes.push(Change::Unmet {
+                what: key.clone(),
+                required: required.clone(),
+                actual: actual.cloned().unwrap_or_else(|| "(unset)".into()),
+            });
+        }
+    }
+    if changes.is_empty() {
+        changes.push(Change::Unchanged);
+    }
+    changes
+}
+
+/// Refuses an owned topic with fewer replicas than durability needs on a cluster that has the
+/// brokers for them (unless `KAFKA_DURABILITY=relaxed`).
+fn check_replicas_floor(
+    settings: &Settings,
+    topic: &Topic,
+    spec: &TopicSpec,
+    brokers: usize,
+) -> Result<(), ProvisionError> {
+    let enough = usize::try_from(crate::config::DURABLE_REPLICAS).unwrap_or(3);
+    if settings.durability == Durability::Strict
+        && topic.is_owned()
+        && brokers >= enough
+        && spec.replicas < crate::config::DURABLE_REPLICAS
+    {
+        return Err(ProvisionError::WeakReplicas {
+            topic: topic.name.clone(),
+            replicas: spec.replicas,
+            brokers,
+        });
+    }
+    Ok(())
+}
+
 /// Compares `settings`' declared topics with `cluster`.
 pub fn plan(settings: &Settings, cluster: &ClusterState) -> Result<Plan, ProvisionError> {
     let mut warnings = Vec::new();
@@ -294,22 +521,33 @@ pub fn plan(settings: &Settings, cluster: &ClusterState) -> Result<Plan, Provisi
             settings.replicas_mode,
             &mut warnings,
         )?;
+        check_replicas_floor(settings, topic, &spec, cluster.brokers)?;
         let changes = match cluster.topics.get(&topic.name) {
-            Some(live) => plan_existing(&spec, live, settings.topic_policy),
+            Some(live) if topic.is_owned() => plan_existing(&spec, live, settings.topic_policy),
+            Some(live) => plan_dependency(topic, live),
             None if settings.topic_policy == TopicPolicy::Verify => vec![Change::Drift {
                 what: "topic".into(),
                 declared: "present".into(),
                 actual: "missing".into(),
                 reason: "verify changes nothing".into(),
             }],
-            None => vec![Change::Create {
-                partitions: spec.partitions,
-                replicas: spec.replicas,
-                config: spec.config.clone(),
-            }],
+            None => {
+                if !topic.is_owned() {
+                    warnings.push(format!(
+                        "topic `{}` is a dependency (only consumed) and missing: it is created with durable defaults; its owner's declaration decides its settings from then on",
+                        topic.name
+                    ));
+                }
+                vec![Change::Create {
+                    partitions: spec.partitions,
+                    replicas: spec.replicas,
+                    config: spec.config.clone(),
+                }]
+            }
         };
         topics.push(TopicPlan {
             topic: topic.name.clone(),
+            role: topic.ownership,
             spec,
             changes,
         });
@@ -325,6 +563,7 @@ pub fn plan(settings: &Settings, cluster: &ClusterState) -> Result<Plan, Provisi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn settings(vars: &[(&str, &str)]) -> Settings {
         Settings::from_vars(
@@ -500,5 +739,193 @@ mod tests {
         assert_eq!(json["policy"], "create");
         assert_eq!(json["topics"][0]["changes"][0]["action"], "create");
         assert_eq!(json["topics"][0]["changes"][0]["partitions"], 3);
+    }
+
+    #[test]
+    fn a_dependency_is_checked_against_its_requirements_and_never_changed() {
+        let vars = [(
+            "KAFKA_CONSUMES",
+            "payments.v1(min.partitions=6, cleanup.policy=delete)",
+        )];
+        let short = cluster(
+            3,
+            vec![(
+                "payments.v1",
+                live(
+                    1,
+                    3,
+                    &[("cleanup.policy", "compact"), ("min.insync.replicas", "1")],
+                ),
+            )],
+        );
+        for policy in ["create", "reconcile", "verify"] {
+            let mut v = vars.to_vec();
+            v.push(("KAFKA_TOPIC_POLICY", policy));
+            let p = plan(&settings(&v), &short).unwrap();
+            let deps = &p.topics[0];
+            assert_eq!(
+                (deps.topic.as_str(), deps.role),
+                ("payments.v1", Ownership::Dependency)
+            );
+            assert_eq!(
+                deps.changes,
+                [
+                    Change::Unmet {
+                        what: "partitions".into(),
+                        required: ">= 6".into(),
+                        actual: "1".into()
+                    },
+                    Change::Unmet {
+                        what: "cleanup.policy".into(),
+                        required: "delete".into(),
+                        actual: "compact".into()
+                    },
+                ],
+                "{policy}: the owner's partitions and config are left alone"
+            );
+            assert!(p.fails_policy(), "{policy}");
+            assert_eq!(p.topics[1].role, Ownership::Owned, "its dead-letter topic");
+        }
+        let enough = cluster(
+            3,
+            vec![
+                ("payments.v1", live(12, 3, &[("cleanup.policy", "delete")])),
+                ("payments.v1.dlq", live(6, 3, DURABLE)),
+            ],
+        );
+        let p = plan(&settings(&vars), &enough).unwrap();
+        assert_eq!(p.topics[0].changes, [Change::Unchanged]);
+        assert!(!p.fails_policy() && !p.has_changes(), "{p}");
+        assert!(p.to_string().starts_with("= payments.v1 "), "{p}");
+    }
+
+    #[test]
+    fn a_missing_dependency_is_created_where_the_policy_creates_and_awaited_under_verify() {
+        let p = plan(
+            &settings(&[("KAFKA_CONSUMES", "payments.v1(min.partitions=6)")]),
+            &cluster(3, vec![]),
+        )
+        .unwrap();
+        assert!(
+            matches!(
+                &p.topics[0].changes[0],
+                Change::Create { partitions: 6, .. }
+            ),
+            "{p}"
+        );
+        assert!(
+            p.warnings.iter().any(|w| w.contains("dependency")),
+            "{:?}",
+            p.warnings
+        );
+        let verify = plan(
+            &settings(&[
+                ("KAFKA_CONSUMES", "payments.v1"),
+                ("KAFKA_TOPIC_POLICY", "verify"),
+            ]),
+            &cluster(3, vec![]),
+        )
+        .unwrap();
+        assert_eq!(
+            verify.missing_dependencies().collect::<Vec<_>>(),
+            ["payments.v1"]
+        );
+        assert!(verify.fails_policy());
+    }
+
+    #[test]
+    fn a_consumer_owns_what_it_marks_owned() {
+        let p = plan(
+            &settings(&[("KAFKA_CONSUMES", "scratch(owned, partitions=6)")]),
+            &cluster(3, vec![("scratch", live(3, 3, DURABLE))]),
+        )
+        .unwrap();
+        assert_eq!(p.topics[0].role, Ownership::Owned);
+        assert_eq!(
+            p.topics[0].changes,
+            [Change::AddPartitions { from: 3, to: 6 }]
+        );
+        assert!(
+            p.to_string()
+                .contains("keyed records of existing keys move"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn fewer_than_three_replicas_on_three_brokers_need_relaxed_durability() {
+        let weak = [("KAFKA_PRODUCES", "t(replicas=2)")];
+        let err = plan(&settings(&weak), &cluster(3, vec![])).unwrap_err();
+        assert!(matches!(
+            err,
+            ProvisionError::WeakReplicas {
+                replicas: 2,
+                brokers: 3,
+                ..
+            }
+        ));
+        assert!(
+            err.to_string().contains("KAFKA_DURABILITY=relaxed"),
+            "{err}"
+        );
+        assert!(
+            plan(&settings(&weak), &cluster(2, vec![])).is_ok(),
+            "two brokers: two replicas"
+        );
+        let mut relaxed = weak.to_vec();
+        relaxed.push(("KAFKA_DURABILITY", "relaxed"));
+        assert!(plan(&settings(&relaxed), &cluster(3, vec![])).is_ok());
+        // A dependency's replicas are its owner's business.
+        assert!(
+            plan(
+                &settings(&[("KAFKA_CONSUMES", "d")]),
+                &cluster(3, vec![("d", live(3, 1, &[]))])
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn json_changes_say_kind_key_values_and_safety() {
+        let s = settings(&[
+            ("KAFKA_PRODUCES", "t(partitions=6, retention.ms=1h)"),
+            ("KAFKA_TOPIC_POLICY", "reconcile"),
+        ]);
+        let p = plan(
+            &s,
+            &cluster(3, vec![("t", live(3, 3, &[("retention.ms", "86400000")]))]),
+        )
+        .unwrap();
+        let json = serde_json::to_value(&p).unwrap();
+        let changes = json["topics"][0]["changes"].as_array().unwrap();
+        assert_eq!(json["topics"][0]["role"], "owned");
+        let grow = &changes[0];
+        assert_eq!(
+            (
+                &grow["kind"],
+                &grow["key"],
+                &grow["current"],
+                &grow["declared"],
+                &grow["safe"]
+            ),
+            (
+                &json!("add_partitions"),
+                &json!("partitions"),
+                &json!("3"),
+                &json!("6"),
+                &json!(false)
+            )
+        );
+        assert!(grow["warning"].as_str().unwrap().contains("keyed records"));
+        let retention = changes.iter().find(|c| c["key"] == "retention.ms").unwrap();
+        assert_eq!(retention["kind"], "set_config");
+        assert_eq!(
+            retention["safe"], false,
+            "lowering retention deletes records"
+        );
+        assert_eq!(
+            (&retention["current"], &retention["declared"]),
+            (&json!("86400000"), &json!("3600000"))
+        );
     }
 }

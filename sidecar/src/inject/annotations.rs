@@ -28,12 +28,23 @@ const IMAGE: &str = "kafkadeps.io/sidecar-image";
 const CPU: &str = "kafkadeps.io/sidecar-cpu";
 const MEMORY: &str = "kafkadeps.io/sidecar-memory";
 const NATIVE: &str = "kafkadeps.io/native-sidecar";
+/// The sidecar's `KAFKA_SIDECAR_SHUTDOWN_GRACE`: how long its whole drain may take.
+const SHUTDOWN_GRACE: &str = "kafkadeps.io/shutdown-grace";
 
 /// Every annotation the injector reads.
 fn known() -> impl Iterator<Item = &'static str> {
-    [INJECT, DELIVER_URL, APP_PORT, IMAGE, CPU, MEMORY, NATIVE]
-        .into_iter()
-        .chain(TO_ENV.iter().map(|(a, _)| *a))
+    [
+        INJECT,
+        DELIVER_URL,
+        APP_PORT,
+        IMAGE,
+        CPU,
+        MEMORY,
+        NATIVE,
+        SHUTDOWN_GRACE,
+    ]
+    .into_iter()
+    .chain(TO_ENV.iter().map(|(a, _)| *a))
 }
 
 /// What the pod asks for.
@@ -54,6 +65,8 @@ pub(crate) struct Declared {
     pub(crate) cpu: String,
     pub(crate) memory: String,
     pub(crate) native: bool,
+    /// How long the sidecar's drain may take (`KAFKA_SIDECAR_SHUTDOWN_GRACE`).
+    pub(crate) drain: std::time::Duration,
     /// Warnings for the API client (unknown annotations, the SDK's declaration warnings).
     pub(crate) warnings: Vec<String>,
 }
@@ -141,6 +154,24 @@ pub(crate) fn decide(
         }
         v
     };
+    let drain = match annotations.get(SHUTDOWN_GRACE).map(|v| v.trim()) {
+        None => crate::serve::DEFAULT_SHUTDOWN_GRACE,
+        Some(v) => match humantime::parse_duration(v) {
+            Ok(d) if !d.is_zero() => {
+                env.push((
+                    kafkadeps::config::vars::sidecar::SHUTDOWN_GRACE.to_owned(),
+                    v.to_owned(),
+                ));
+                d
+            }
+            _ => {
+                problems.push(format!(
+                    "{SHUTDOWN_GRACE}: `{v}` is not a duration like 25s"
+                ));
+                crate::serve::DEFAULT_SHUTDOWN_GRACE
+            }
+        },
+    };
     let cpu = quantity(CPU, &defaults.sidecar_cpu, &mut problems);
     let memory = quantity(MEMORY, &defaults.sidecar_memory, &mut problems);
     let image = annotations
@@ -163,6 +194,7 @@ pub(crate) fn decide(
         cpu,
         memory,
         native,
+        drain,
         warnings,
     })))
 }

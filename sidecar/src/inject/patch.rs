@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kafkadeps::config::vars::sidecar::URL as SIDECAR_URL_VAR;
 use serde_json::{Value, json};
 
 use super::annotations::Declared;
@@ -60,7 +61,7 @@ pub(crate) fn patch(pod: &Pod, declared: &Declared) -> Vec<PatchOperation> {
         ops.push(add(pointer(&["spec", "containers", "0"]), sidecar));
     }
     let url = serde_json::to_value(EnvVar {
-        name: "KAFKA_SIDECAR_URL".into(),
+        name: SIDECAR_URL_VAR.into(),
         value: Some(SIDECAR_URL.into()),
         value_from: None,
     })
@@ -69,7 +70,7 @@ pub(crate) fn patch(pod: &Pod, declared: &Declared) -> Vec<PatchOperation> {
     for (i, c) in spec.containers.iter().enumerate() {
         let index = (i + shift).to_string();
         match &c.env {
-            Some(env) if env.iter().any(|e| e.name == "KAFKA_SIDECAR_URL") => {}
+            Some(env) if env.iter().any(|e| e.name == SIDECAR_URL_VAR) => {}
             Some(env) if !env.is_empty() => {
                 ops.push(add(
                     pointer(&["spec", "containers", &index, "env", "-"]),
@@ -106,7 +107,36 @@ pub(crate) fn patch(pod: &Pod, declared: &Declared) -> Vec<PatchOperation> {
             ));
         }
     }
+    // The pod's grace covers the app's own shutdown, then the sidecar's drain.
+    if spec.termination_grace_period_seconds.is_none() {
+        ops.push(add(
+            pointer(&["spec", "terminationGracePeriodSeconds"]),
+            json!(termination_grace(declared)),
+        ));
+    }
     ops
+}
+
+/// Seconds an app gets to stop before its sidecar drains, in the grace the injector sets.
+pub(crate) const APP_SHUTDOWN_SECONDS: u64 = 30;
+
+/// The `terminationGracePeriodSeconds` the injector gives a pod that sets none: Kubernetes'
+/// default 30 s for the app, then the sidecar's whole drain.
+pub(crate) fn termination_grace(declared: &Declared) -> u64 {
+    APP_SHUTDOWN_SECONDS + declared.drain.as_secs().max(1)
+}
+
+/// A warning when the pod's own grace does not exceed the sidecar's drain: the kubelet would
+/// kill the sidecar before it committed what the app processed.
+pub(crate) fn grace_warning(pod: &Pod, declared: &Declared) -> Option<String> {
+    let grace = pod.spec.as_ref()?.termination_grace_period_seconds?;
+    let drain = declared.drain.as_secs();
+    (u64::try_from(grace).unwrap_or(0) <= drain).then(|| {
+        format!(
+            "terminationGracePeriodSeconds={grace} does not exceed the kafkadeps sidecar's drain ({drain}s, kafkadeps.io/shutdown-grace): the kubelet may kill it before it committed; use at least {}",
+            termination_grace(declared)
+        )
+    })
 }
 
 /// The sidecar container.
@@ -219,6 +249,7 @@ mod tests {
             cpu: "50m".into(),
             memory: "64Mi".into(),
             native,
+            drain: crate::serve::DEFAULT_SHUTDOWN_GRACE,
             warnings: Vec::new(),
         }
     }
@@ -323,5 +354,36 @@ mod tests {
         );
         let env = c.env.unwrap();
         assert!(env.iter().any(|e| e.name == "KAFKA_TOPIC"));
+    }
+
+    #[test]
+    fn the_pod_gets_a_grace_above_the_drain_or_a_warning() {
+        let d = declared(true);
+        let bare =
+            pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app"}]}}));
+        let ops = serde_json::to_value(patch(&bare, &d)).unwrap();
+        let grace = ops
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["path"] == "/spec/terminationGracePeriodSeconds")
+            .expect("set when absent");
+        assert_eq!(grace["value"], 55, "30 s for the app, then the 25 s drain");
+        assert!(grace_warning(&bare, &d).is_none());
+        let short = pod(json!({"metadata": {"name": "p"},
+            "spec": {"terminationGracePeriodSeconds": 20, "containers": [{"name": "app"}]}}));
+        let ops = serde_json::to_value(patch(&short, &d)).unwrap();
+        assert!(
+            !ops.as_array()
+                .unwrap()
+                .iter()
+                .any(|op| op["path"] == "/spec/terminationGracePeriodSeconds"),
+            "the pod's own value is kept"
+        );
+        let warning = grace_warning(&short, &d).expect("a warning");
+        assert!(
+            warning.contains("terminationGracePeriodSeconds=20") && warning.contains("55"),
+            "{warning}"
+        );
     }
 }

@@ -5,7 +5,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 
 use super::annotations::{Decision, decide};
-use super::patch::patch;
+use super::patch::{grace_warning, patch};
 use super::settings::InjectorSettings;
 
 /// What happened to a request (a bounded metric label).
@@ -99,8 +99,10 @@ fn decide_review(
                     .with_patch(json_patch::Patch(ops.clone()))
                     .map_err(|e| format!("cannot encode the patch: {e}"))?
             };
-            if !declared.warnings.is_empty() {
-                response.warnings = Some(declared.warnings.clone());
+            let mut warnings = declared.warnings.clone();
+            warnings.extend(grace_warning(pod, &declared));
+            if !warnings.is_empty() {
+                response.warnings = Some(warnings);
             }
             let outcome = if ops.is_empty() {
                 Outcome::skipped

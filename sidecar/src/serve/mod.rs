@@ -25,6 +25,7 @@ use kafkadeps::consumer::Ordering;
 use kafkadeps::{ConsumeError, Kafka};
 
 use crate::exit;
+pub(crate) use options::DEFAULT_SHUTDOWN_GRACE;
 use options::SidecarOptions;
 use push::Pusher;
 use state::{AppState, Consumption};
@@ -72,7 +73,10 @@ pub(crate) async fn run() -> u8 {
             Err(e) => {
                 tracing::error!(error = %chain(&e), "Cannot start.");
                 return match e {
-                    kafkadeps::StartError::Config(_) => exit::INVALID_DECLARATIONS,
+                    kafkadeps::StartError::Config(_)
+                    | kafkadeps::StartError::Provision(
+                        kafkadeps::topics::ProvisionError::WeakReplicas { .. },
+                    ) => exit::INVALID_DECLARATIONS,
                     _ => exit::UNAVAILABLE,
                 };
             }
@@ -84,14 +88,20 @@ pub(crate) async fn run() -> u8 {
     // The consumer is done (drained and committed) or there was none: stop the server,
     // letting in-flight produce requests finish, then flush the producer.
     state.request_shutdown("the consumer stopped");
-    let grace = options.shutdown_grace;
-    match tokio::time::timeout(grace, server).await {
+    // The whole drain — deliveries, in-flight requests, the producer's flush — fits in
+    // KAFKA_SIDECAR_SHUTDOWN_GRACE from the moment it began, so it ends inside the pod's grace.
+    let remaining = || {
+        state
+            .drain_deadline()
+            .saturating_duration_since(std::time::Instant::now())
+    };
+    match tokio::time::timeout(remaining(), server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "Data API failed."),
         Ok(Err(_)) => tracing::error!("Data API task failed."),
         Err(_) => tracing::warn!("In-flight requests did not finish within the grace period."),
     }
-    let undelivered = kafka.shutdown(grace).await;
+    let undelivered = kafka.shutdown(remaining()).await;
     match consumed {
         Err(e) => {
             tracing::error!(error = %chain(&e), "Consumer failed.");

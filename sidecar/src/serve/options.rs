@@ -4,27 +4,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Data API address; loopback by default so only the pod reaches it.
-pub(crate) const LISTEN: &str = "KAFKA_SIDECAR_LISTEN";
-/// Base URL records are pushed to (`{url}/{topic}`); pull mode when unset.
-pub(crate) const DELIVER_URL: &str = "KAFKA_SIDECAR_DELIVER_URL";
-/// Pushes in flight at once, across partitions.
-pub(crate) const MAX_INFLIGHT: &str = "KAFKA_SIDECAR_MAX_INFLIGHT";
-/// Largest accepted request body.
-pub(crate) const MAX_BODY_BYTES: &str = "KAFKA_SIDECAR_MAX_BODY_BYTES";
-/// How long one push may take before it counts as failed (and is retried).
-pub(crate) const DELIVER_TIMEOUT: &str = "KAFKA_SIDECAR_DELIVER_TIMEOUT";
-/// Push attempts for a record answered with 429/5xx/timeouts before it is dead-lettered.
-pub(crate) const DELIVER_ATTEMPTS: &str = "KAFKA_SIDECAR_DELIVER_ATTEMPTS";
-/// How long a graceful shutdown may take in total.
-pub(crate) const SHUTDOWN_GRACE: &str = "KAFKA_SIDECAR_SHUTDOWN_GRACE";
-/// How long pulled records stay leased to the poll that took them before they are handed out
-/// again.
-pub(crate) const PULL_LEASE: &str = "KAFKA_SIDECAR_PULL_LEASE";
-/// How long a produce request's `Idempotency-Key` is remembered.
-pub(crate) const IDEMPOTENCY_WINDOW: &str = "KAFKA_SIDECAR_IDEMPOTENCY_WINDOW";
-/// How many idempotency keys are remembered at most (the oldest are forgotten first).
-pub(crate) const IDEMPOTENCY_MAX_KEYS: &str = "KAFKA_SIDECAR_IDEMPOTENCY_MAX_KEYS";
+// The variables are part of the SDK's registry of the contract (one place for every name).
+pub(crate) use kafkadeps::config::vars::sidecar::{
+    DELIVER_ATTEMPTS, DELIVER_TIMEOUT, DELIVER_URL, IDEMPOTENCY_MAX_KEYS, IDEMPOTENCY_WINDOW,
+    LISTEN, MAX_BODY_BYTES, MAX_INFLIGHT, PULL_LEASE, SHUTDOWN_GRACE,
+};
+
+/// How long the whole drain may take unless `KAFKA_SIDECAR_SHUTDOWN_GRACE` says otherwise.
+pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// Settings of `kafkadeps-sidecar serve`.
 #[derive(Debug, Clone)]
@@ -50,7 +37,7 @@ impl Default for SidecarOptions {
             max_body_bytes: 4 * 1024 * 1024,
             deliver_timeout: Duration::from_secs(30),
             deliver_attempts: 10,
-            shutdown_grace: Duration::from_secs(25),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             pull_lease: Duration::from_secs(30),
             idempotency_window: Duration::from_secs(600),
             idempotency_max_keys: 100_000,

@@ -36,6 +36,7 @@ pub(crate) struct AppState {
     produced: HashSet<String>,
     kafka: OnceLock<Kafka>,
     draining: AtomicBool,
+    drain_started: OnceLock<std::time::Instant>,
     stop: watch::Sender<bool>,
 }
 
@@ -58,6 +59,7 @@ impl AppState {
             produced: settings.produced_topics().map(|t| t.name.clone()).collect(),
             kafka: OnceLock::new(),
             draining: AtomicBool::new(false),
+            drain_started: OnceLock::new(),
             stop: watch::channel(false).0,
         }
     }
@@ -84,6 +86,12 @@ impl AppState {
         })
     }
 
+    /// When the whole drain must be over: `KAFKA_SIDECAR_SHUTDOWN_GRACE` after it began.
+    pub(crate) fn drain_deadline(&self) -> std::time::Instant {
+        let started = *self.drain_started.get_or_init(std::time::Instant::now);
+        started + self.options.shutdown_grace
+    }
+
     /// Whether a graceful shutdown has begun.
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
@@ -91,6 +99,7 @@ impl AppState {
 
     /// Starts the graceful drain (idempotent); `why` is logged once.
     pub(crate) fn request_shutdown(&self, why: &str) {
+        let _ = self.drain_started.set(std::time::Instant::now());
         if !self.draining.swap(true, Ordering::SeqCst) {
             tracing::info!(
                 reason = why,
