@@ -25,6 +25,7 @@ use kafkadeps::consumer::Ordering;
 use kafkadeps::{ConsumeError, Kafka};
 
 use crate::exit;
+#[cfg(feature = "inject")]
 pub(crate) use options::DEFAULT_SHUTDOWN_GRACE;
 use options::SidecarOptions;
 use push::Pusher;
