@@ -109,6 +109,11 @@ impl Sidecar {
             .code()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` (`-KILL`, `-TERM`) to the process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")

@@ -75,6 +75,24 @@ pub enum ConsumeError {
     /// The poll thread ended abnormally.
     #[error("the consumer thread ended abnormally")]
     Crashed,
+    /// Shutting down did not finish within the grace (or a second signal cut it short): the
+    /// last commit or leaving the group waited on a cluster that did not answer. Records not
+    /// committed are redelivered.
+    #[error("the consumer did not close within its shutdown grace")]
+    NotClosed,
+}
+
+/// The end of a run: dead-letter records written during it are acknowledged (within `grace`)
+/// before `result` is returned.
+async fn finish(
+    result: Result<(), ConsumeError>,
+    dlq: &Producer,
+    grace: Duration,
+) -> Result<(), ConsumeError> {
+    if let Err(e) = dlq.flush(grace).await {
+        tracing::error!(error = %e, "Dead-letter producer not flushed at shutdown.");
+    }
+    result
 }
 
 /// Builds and runs a consumer of the declared topics. From [`crate::Kafka::consumer`].
@@ -269,21 +287,44 @@ impl ConsumerBuilder {
             })
             .map_err(|_| ConsumeError::Crashed)?;
         let stop = self.shutdown;
+        let signals = stop.handles_signals();
         let running = async move {
             tokio::pin!(done_rx);
-            let result = tokio::select! {
-                r = &mut done_rx => r,
-                () = stop.requested() => {
-                    tracing::info!("Shutting down the consumer.");
-                    shutting_down.store(true, AtomicOrdering::SeqCst);
-                    done_rx.await
+            let started = tokio::select! {
+                r = &mut done_rx => {
+                    return finish(r.unwrap_or(Err(ConsumeError::Crashed)), &dlq, grace).await;
+                }
+                () = stop.requested() => tokio::time::Instant::now(),
+            };
+            tracing::info!("Shutting down the consumer.");
+            shutting_down.store(true, AtomicOrdering::SeqCst);
+            // The drain is bounded by the grace even when the cluster is gone (a commit or the
+            // group's leave can wait on brokers that never answer); a second signal ends it at
+            // once. The consumer's thread is then left behind: the process is about to exit.
+            let second_signal = async {
+                if signals {
+                    terminated().await;
+                } else {
+                    std::future::pending::<()>().await;
                 }
             };
-            // Dead-letter records written during the run are acknowledged before returning.
-            if let Err(e) = dlq.flush(grace).await {
-                tracing::error!(error = %e, "Dead-letter producer not flushed at shutdown.");
-            }
-            result.unwrap_or(Err(ConsumeError::Crashed))
+            let result = tokio::select! {
+                r = &mut done_rx => r.unwrap_or(Err(ConsumeError::Crashed)),
+                () = tokio::time::sleep_until(started + grace) => {
+                    tracing::error!(
+                        grace = ?grace,
+                        "The consumer did not finish its drain within the grace (is the cluster reachable?): its uncommitted records are redelivered to the next owner."
+                    );
+                    Err(ConsumeError::NotClosed)
+                }
+                () = second_signal => {
+                    tracing::warn!("A second SIGTERM/SIGINT: stopping without finishing the drain; uncommitted records are redelivered.");
+                    Err(ConsumeError::NotClosed)
+                }
+            };
+            let remaining =
+                (started + grace).saturating_duration_since(tokio::time::Instant::now());
+            finish(result, &dlq, remaining).await
         };
         Ok((ConsumerStats(counters), running))
     }

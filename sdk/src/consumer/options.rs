@@ -89,6 +89,14 @@ impl ConsumerOptions {
         }
     }
 
+    /// How long shutdown waits for in-flight handlers: the grace, less what the last commit and
+    /// leaving the group keep of it (a fifth, at most 5 s). The whole shutdown stays within
+    /// `shutdown_grace`.
+    pub(crate) fn drain_timeout(&self) -> Duration {
+        self.shutdown_grace
+            .saturating_sub((self.shutdown_grace / 5).min(Duration::from_secs(5)))
+    }
+
     /// The delay after failed attempt number `attempt` (1-based).
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));

@@ -643,7 +643,7 @@ pub(crate) fn run(
         };
         (
             state.processing.options().commit_interval,
-            state.processing.options().shutdown_grace,
+            state.processing.options().drain_timeout(),
         )
     };
     let heartbeat = health().heartbeat(&ctx.component);

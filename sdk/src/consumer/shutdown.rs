@@ -22,6 +22,11 @@ impl Shutdown {
         self.ignore_signals = true;
     }
 
+    /// Whether SIGTERM/SIGINT stop the runner.
+    pub(crate) fn handles_signals(&self) -> bool {
+        !self.ignore_signals
+    }
+
     /// Resolves when a stop condition is met.
     pub(crate) async fn requested(self) {
         let external = async {

@@ -159,10 +159,16 @@ async fn consume(kafka: &Kafka, state: &Arc<AppState>) -> Result<(), ConsumeErro
     }
 }
 
-/// SIGTERM and SIGINT start the graceful drain.
+/// SIGTERM and SIGINT start the graceful drain; a second one ends the process at once (exit 69),
+/// as an operator who cannot wait for the drain expects.
 async fn on_signals(state: Arc<AppState>) {
     kafkadeps::consumer::terminated().await;
     state.request_shutdown("SIGTERM or SIGINT");
+    kafkadeps::consumer::terminated().await;
+    tracing::warn!(
+        "A second SIGTERM/SIGINT: exiting without finishing the drain; uncommitted records are redelivered, unacknowledged produce requests fail."
+    );
+    std::process::exit(i32::from(exit::UNAVAILABLE));
 }
 
 /// An error with its causes, on one line.
