@@ -558,4 +558,43 @@ proptest! {
         let second = parse(&[("KAFKA_APP", "p"), ("KAFKA_PRODUCES", &rendered.join(" , "))]).unwrap();
         prop_assert_eq!(first.topics, second.topics);
     }
+
+    /// Any text in any variable of the contract ends in settings or in documented problems —
+    /// never a panic — and every problem names a variable.
+    #[test]
+    fn any_text_in_any_variable_is_a_result_not_a_panic(
+        values in prop::collection::vec((0usize..vars::ALL.len(), "\\PC{0,40}"), 0..6),
+        grammarish in "[a-z.()=,'\" 0-9_-]{0,60}",
+    ) {
+        let mut pairs: Vec<(String, String)> = values
+            .into_iter()
+            .map(|(i, v)| (vars::ALL[i].to_owned(), v))
+            .collect();
+        pairs.push(("KAFKA_PRODUCES".into(), grammarish.clone()));
+        pairs.push(("KAFKA_CONSUMES".into(), grammarish));
+        if let Err(e) = Settings::from_vars(pairs) {
+            prop_assert!(!e.problems.is_empty());
+            for p in &e.problems {
+                prop_assert!(p.variable.starts_with("KAFKA_"), "{p}");
+                prop_assert!(!p.message.is_empty());
+            }
+        }
+    }
+
+    /// Mutations of a valid declaration list parse or fail cleanly, and what parses renders back
+    /// to the same model.
+    #[test]
+    fn mutated_declarations_parse_or_fail_cleanly(
+        cut in 0usize..80,
+        insert in "[(),='\"a-z0-9 .]{0,3}",
+    ) {
+        let base = "orders.v1(partitions=12, retention.ms=7d), audit(cleanup.policy=\"compact,delete\"), x";
+        let at = base.char_indices().map(|(i, _)| i).nth(cut % base.len()).unwrap_or(0);
+        let text = format!("{}{insert}{}", &base[..at], &base[at..]);
+        if let Ok(s) = parse(&[("KAFKA_APP", "p"), ("KAFKA_PRODUCES", &text)]) {
+            let rendered: Vec<String> = s.topics.iter().map(Topic::to_declaration).collect();
+            let again = parse(&[("KAFKA_APP", "p"), ("KAFKA_PRODUCES", &rendered.join(", "))]);
+            prop_assert!(again.is_ok(), "{text} rendered as {rendered:?}: {again:?}");
+        }
+    }
 }

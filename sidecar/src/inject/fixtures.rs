@@ -148,3 +148,116 @@ fn malformed_requests_are_errors_not_panics() {
         assert!(review(body, &settings()).is_err(), "{}", String::from_utf8_lossy(body));
     }
 }
+
+/// Every fixture request, for mutation.
+fn fixture_requests() -> Vec<Value> {
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(dir())
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let name = path.file_name()?.to_str()?.to_owned();
+            name.ends_with(".review.json").then(|| {
+                let text = std::fs::read_to_string(&path).unwrap();
+                (name, serde_json::from_str(&text).unwrap())
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Every location in `v` (JSON pointers), the root included.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                pointers(
+                    x,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                pointers(x, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "\\PC{0,20}".prop_map(Value::String),
+        Just(json!([])),
+        Just(json!({})),
+        Just(json!({"kafkadeps.io/inject": "true", "kafkadeps.io/produces": "x(partitions=0"})),
+    ]
+}
+
+proptest::proptest! {
+    /// A fixture with any one value replaced by anything, or its bytes cut or flipped, is
+    /// answered (the uid echoed) or refused as malformed: never a panic.
+    #[test]
+    fn mutated_admission_reviews_are_answered_or_refused(
+        which in 0usize..64,
+        location in 0usize..10_000,
+        value in any_json(),
+        cut in proptest::option::of(0usize..4000),
+        flip in proptest::option::of((0usize..4000, 0u8..=255)),
+    ) {
+        let requests = fixture_requests();
+        let mut request = requests[which % requests.len()].clone();
+        let mut all = Vec::new();
+        pointers(&request, String::new(), &mut all);
+        let at = &all[location % all.len()];
+        if at.is_empty() {
+            request = value;
+        } else if let Some(slot) = request.pointer_mut(at) {
+            *slot = value;
+        }
+        let mut body = serde_json::to_vec(&request).unwrap();
+        if let Some(n) = cut {
+            body.truncate(n % (body.len() + 1));
+        }
+        if let Some((i, b)) = flip
+            && !body.is_empty()
+        {
+            let i = i % body.len();
+            body[i] = b;
+        }
+        if let Ok((answer, _)) = review(&body, &settings()) {
+            proptest::prop_assert_eq!(&answer["kind"], "AdmissionReview");
+            proptest::prop_assert!(answer["response"]["allowed"].is_boolean(), "{answer}");
+        }
+    }
+
+    /// Any `kafkadeps.io/*` annotations are a decision (skip, inject, deny with a message): never
+    /// a panic.
+    #[test]
+    fn any_annotations_are_a_decision(
+        annotations in proptest::collection::btree_map(
+            "kafkadeps\\.io/(inject|topic|produces|consumes|group|topic-policy|app-port|deliver-url|sidecar-cpu|sidecar-memory|native-sidecar|shutdown-grace|[a-z-]{1,12})",
+            "\\PC{0,30}",
+            0..8,
+        ),
+        inject in proptest::prop_oneof![
+            proptest::strategy::Just("true"),
+            proptest::strategy::Just("false"),
+            proptest::strategy::Just("yes"),
+        ],
+    ) {
+        let mut annotations = annotations;
+        annotations.insert("kafkadeps.io/inject".into(), inject.into());
+        match super::annotations::decide(&annotations, &Default::default(), &settings()) {
+            Err(reason) => proptest::prop_assert!(!reason.is_empty()),
+            Ok(_) => {}
+        }
+    }
+}
