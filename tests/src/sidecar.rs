@@ -270,6 +270,19 @@ pub fn processed_keys(entries: &[Received]) -> BTreeMap<String, usize> {
     out
 }
 
+/// Asserts that, per partition, the offsets processed for the first time appear in increasing
+/// order (records processed again after a crash or an expired lease may repeat earlier ones).
+pub fn assert_first_processing_in_order(entries: &[Received]) {
+    let mut seen = std::collections::BTreeSet::new();
+    let first: Vec<Received> = entries
+        .iter()
+        .filter(|e| e.status / 100 == 2)
+        .filter(|e| seen.insert((e.topic.clone(), e.partition, e.offset)))
+        .cloned()
+        .collect();
+    assert_partition_order(&first);
+}
+
 /// Asserts that, per partition, the successfully processed offsets appear in increasing order.
 pub fn assert_partition_order(entries: &[Received]) {
     let mut last: BTreeMap<(String, i32), i64> = BTreeMap::new();

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use kafkadeps::consumer::dlq_headers;
 use kafkadeps_tests::sidecar::{
-    Polled, Puller, Sidecar, all_committed, assert_partition_order, journal, processed_keys,
-    run_app, run_app_with, scratch,
+    Polled, Puller, Sidecar, all_committed, assert_first_processing_in_order,
+    assert_partition_order, journal, processed_keys, run_app, run_app_with, scratch,
 };
 use kafkadeps_tests::{committed_offsets, read_all, unique};
 
@@ -135,8 +135,11 @@ async fn an_app_restarting_mid_batch_under_a_running_sidecar_loses_nothing() {
         &["pull", "--group", &group, "--expect", "100"],
     )
     .await;
-    let processed: BTreeSet<String> = processed_keys(&journal(&path)).into_keys().collect();
+    let entries = journal(&path);
+    let processed: BTreeSet<String> = processed_keys(&entries).into_keys().collect();
     assert_eq!(processed, all_keys(100), "every record was processed");
+    // The restarted app waited for the dead one's lease: each partition went on in order.
+    assert_first_processing_in_order(&entries);
     all_committed(&group, &topic, 3, 100).await;
 }
 
@@ -168,7 +171,10 @@ async fn pollers_sharing_a_sidecar_acknowledge_only_their_own_records() {
         ],
     )
     .await;
-    let processed: BTreeSet<String> = processed_keys(&journal(&path)).into_keys().collect();
+    let entries = journal(&path);
+    // A partition is worked by one poller at a time, so its records were processed in order.
+    assert_first_processing_in_order(&entries);
+    let processed: BTreeSet<String> = processed_keys(&entries).into_keys().collect();
     let lost: Vec<_> = all_keys(RECORDS)
         .difference(&processed)
         .take(5)

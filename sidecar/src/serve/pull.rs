@@ -49,11 +49,19 @@ struct Pending {
     lease: Option<u64>,
 }
 
+/// A topic-partition.
+type Tp = (String, i32);
+
 /// Everything the buffer holds.
 #[derive(Debug, Default)]
 struct Held {
     /// Per topic and partition, by offset.
     records: BTreeMap<String, BTreeMap<i32, BTreeMap<i64, Pending>>>,
+    /// Offsets nacked for a retry and not handed back by the runtime yet (its backoff): their
+    /// partitions wait, so the retry keeps its place in the partition's order.
+    retrying: HashMap<Tp, std::collections::BTreeSet<i64>>,
+    /// Nacks for a retry each offset had, while it has not finished.
+    nacks: HashMap<(Tp, i64), u32>,
     /// Live leases and when they expire.
     leases: HashMap<u64, Instant>,
     next_lease: u64,
@@ -67,6 +75,8 @@ pub(crate) struct PullBuffer {
     held: Mutex<Held>,
     arrived: Notify,
     lease: Duration,
+    /// The runtime's attempts per record: a nack for a retry at the last one dead-letters it.
+    attempts: u32,
     /// Random per process: a lease of an earlier sidecar process is never valid in this one.
     nonce: u64,
 }
@@ -170,13 +180,15 @@ impl NackRequest {
 }
 
 impl PullBuffer {
-    /// A buffer whose polls lease records for `lease`.
-    pub(crate) fn new(lease: Duration) -> Self {
+    /// A buffer whose polls lease records for `lease`, for a runtime that gives each record
+    /// `attempts` attempts.
+    pub(crate) fn new(lease: Duration, attempts: u32) -> Self {
         let nonce = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
         Self {
             held: Mutex::new(Held::default()),
             arrived: Notify::new(),
             lease,
+            attempts: attempts.max(1),
             nonce,
         }
     }
@@ -192,6 +204,14 @@ impl PullBuffer {
     pub(crate) fn handle(&self, record: Record) -> impl Future<Output = Outcome> + Send + use<> {
         let (done, finished) = oneshot::channel();
         if let Ok(mut held) = self.held.lock() {
+            // A retried record is back: its partition moves on from it.
+            let tp = (record.topic().to_owned(), record.partition());
+            if let Some(offsets) = held.retrying.get_mut(&tp) {
+                offsets.remove(&record.offset());
+                if offsets.is_empty() {
+                    held.retrying.remove(&tp);
+                }
+            }
             held.insert(Pending {
                 record,
                 done,
@@ -280,16 +300,22 @@ impl PullBuffer {
             // Records whose handler was dropped (revoked partition, shutdown) are redelivered
             // by Kafka to whoever owns the partition next.
             records.retain(|_, p| !p.done.is_closed());
-            for pending in records.values_mut() {
-                if out.len() >= max {
+            // One lease at a time per partition, in offset order: nothing is handed out behind
+            // a record another live lease holds or a retry waits for.
+            let waiting_retry = held
+                .retrying
+                .get(&(topic.clone(), *partition))
+                .and_then(|offsets| offsets.first().copied());
+            for (offset, pending) in records.iter_mut() {
+                if out.len() >= max || waiting_retry.is_some_and(|r| *offset > r) {
                     break;
                 }
-                let free = pending.lease.is_none_or(|l| !leases.contains_key(&l));
-                if free {
-                    again += usize::from(pending.lease.is_some());
-                    pending.lease = Some(id);
-                    out.push(pending.record.clone());
+                if pending.lease.is_some_and(|l| leases.contains_key(&l)) {
+                    break;
                 }
+                again += usize::from(pending.lease.is_some());
+                pending.lease = Some(id);
+                out.push(pending.record.clone());
             }
         }
         held.rotation = held.rotation.wrapping_add(1);
@@ -346,17 +372,30 @@ impl PullBuffer {
             lease,
             offsets,
             |records, o| records.range(..o).map(|(offset, _)| *offset).collect(),
-            || Ok(()),
+            |_, _| Ok(()),
         )
     }
 
-    /// Fails the named records of `lease` as `request` says; returns how many.
+    /// Fails the named records of `lease` as `request` says; returns how many. A record nacked
+    /// for a retry holds its partition back until the runtime hands it out again — unless that
+    /// was its last attempt (it is then dead-lettered).
     pub(crate) fn nack(&self, request: &NackRequest) -> Result<usize, LeaseError> {
+        let attempts = self.attempts;
         self.finish(
             &request.lease,
             &request.records,
             |records, o| records.contains_key(&o).then_some(o).into_iter().collect(),
-            || Err(request.outcome()),
+            |held, (tp, offset)| {
+                let nacks = held.nacks.entry((tp.clone(), offset)).or_insert(0);
+                *nacks += 1;
+                if request.action == NackAction::Retry && *nacks < attempts {
+                    held.retrying.entry(tp).or_default().insert(offset);
+                } else {
+                    // Dead-lettered now, or at its last attempt: it does not come back.
+                    held.nacks.remove(&(tp, offset));
+                }
+                Err(request.outcome())
+            },
         )
     }
 
@@ -367,12 +406,13 @@ impl PullBuffer {
         lease: &str,
         named: &[CommitOffset],
         select: impl Fn(&BTreeMap<i64, Pending>, i64) -> Vec<i64>,
-        outcome: impl Fn() -> Outcome,
+        outcome: impl Fn(&mut Held, (Tp, i64)) -> Outcome,
     ) -> Result<usize, LeaseError> {
         let Ok(mut held) = self.held.lock() else {
             return Err(LeaseError::Expired);
         };
-        let id = self.live_lease(&held, lease)?;
+        let held = &mut *held;
+        let id = self.live_lease(held, lease)?;
         let mut finished = 0;
         for o in named {
             let Some(records) = held
@@ -382,15 +422,27 @@ impl PullBuffer {
             else {
                 continue;
             };
+            let mut ended = Vec::new();
             for offset in select(records, o.offset) {
                 if records.get(&offset).is_some_and(|p| p.lease == Some(id))
                     && let Some(pending) = records.remove(&offset)
-                    && pending.done.send(outcome()).is_ok()
                 {
+                    ended.push((offset, pending));
+                }
+            }
+            for (offset, pending) in ended {
+                let tp = (o.topic.clone(), o.partition);
+                let result = outcome(held, (tp.clone(), offset));
+                if result.is_ok() {
+                    held.nacks.remove(&(tp, offset));
+                }
+                if pending.done.send(result).is_ok() {
                     finished += 1;
                 }
             }
         }
+        // A partition this lease held may be free for a waiting poll now.
+        self.arrived.notify_waiters();
         Ok(finished)
     }
 }
@@ -443,7 +495,7 @@ mod tests {
 
     #[tokio::test]
     async fn commit_finishes_handlers_below_the_offset_only() {
-        let buffer = PullBuffer::new(Duration::from_secs(30));
+        let buffer = PullBuffer::new(Duration::from_secs(30), 3);
         let handlers: Vec<_> = (0..3)
             .map(|o| tokio::spawn(buffer.handle(rec(0, o))))
             .collect();
@@ -460,28 +512,68 @@ mod tests {
 
     #[tokio::test]
     async fn a_commit_acknowledges_only_what_its_lease_handed_out() {
-        let buffer = PullBuffer::new(Duration::from_secs(30));
+        let buffer = PullBuffer::new(Duration::from_secs(30), 3);
         let _handlers: Vec<_> = (0..4).map(|o| buffer.handle(rec(0, o))).collect();
+        let _other: Vec<_> = (0..2).map(|o| buffer.handle(rec(1, o))).collect();
         let first = poll(&buffer, 2).await;
-        let second = poll(&buffer, 2).await;
+        let second = poll(&buffer, 10).await;
+        // A partition is one lease's at a time: the second poller gets the other partition.
         assert_eq!(
             (offsets(&first), offsets(&second)),
-            (vec![0, 1], vec![2, 3])
+            (vec![0, 1], vec![0, 1])
         );
+        assert!(first.records.iter().all(|r| r.partition() == 0));
+        assert!(second.records.iter().all(|r| r.partition() == 1));
         assert_ne!(first.lease, second.lease);
-        // The second poller commits up to the end: the first poller's records stay unfinished.
-        assert_eq!(buffer.commit(lease(&second), &[at(0, 4)]), Ok(2));
+        // The second poller commits past partition 0's end: the first poller's records stay.
+        assert_eq!(buffer.commit(lease(&second), &[at(0, 4), at(1, 2)]), Ok(2));
+        assert!(
+            poll(&buffer, 10).await.records.is_empty(),
+            "partition 0 still the first's"
+        );
         assert_eq!(buffer.commit(lease(&first), &[at(0, 4)]), Ok(2));
         assert_eq!(
             buffer.commit(lease(&first), &[at(0, 4)]),
             Ok(0),
             "nothing twice"
         );
+        assert_eq!(offsets(&poll(&buffer, 10).await), [2, 3], "then in order");
+    }
+
+    #[tokio::test]
+    async fn a_retried_record_keeps_its_place_in_the_partition() {
+        let buffer = PullBuffer::new(Duration::from_secs(30), 2);
+        let mut h0 = Box::pin(buffer.handle(rec(0, 0)));
+        let _h1 = buffer.handle(rec(0, 1));
+        let polled = poll(&buffer, 1).await;
+        assert_eq!(offsets(&polled), [0]);
+        let retry = NackRequest {
+            lease: lease(&polled).to_owned(),
+            records: vec![at(0, 0)],
+            action: NackAction::Retry,
+            reason: None,
+        };
+        assert_eq!(buffer.nack(&retry), Ok(1));
+        assert!(h0.as_mut().await.is_err());
+        // While the runtime backs off, offset 1 waits behind the retried offset 0.
+        assert!(poll(&buffer, 10).await.records.is_empty());
+        let _again = buffer.handle(rec(0, 0));
+        let polled = poll(&buffer, 10).await;
+        assert_eq!(offsets(&polled), [0, 1], "the retry first, then the rest");
+        // The last attempt's nack does not hold the partition: the runtime dead-letters it.
+        let last = NackRequest {
+            lease: lease(&polled).to_owned(),
+            ..retry
+        };
+        assert_eq!(buffer.nack(&last), Ok(1));
+        assert_eq!(buffer.commit(lease(&polled), &[at(0, 2)]), Ok(1));
+        let _h2 = buffer.handle(rec(0, 2));
+        assert_eq!(offsets(&poll(&buffer, 10).await), [2]);
     }
 
     #[tokio::test]
     async fn records_of_an_expired_lease_are_handed_out_again_in_order() {
-        let buffer = PullBuffer::new(Duration::from_millis(50));
+        let buffer = PullBuffer::new(Duration::from_millis(50), 3);
         let _handlers: Vec<_> = (0..3).map(|o| buffer.handle(rec(0, o))).collect();
         let first = poll(&buffer, 10).await;
         assert_eq!(offsets(&first), [0, 1, 2]);
@@ -500,7 +592,7 @@ mod tests {
 
     #[tokio::test]
     async fn nack_fails_the_named_records_as_asked() {
-        let buffer = PullBuffer::new(Duration::from_secs(30));
+        let buffer = PullBuffer::new(Duration::from_secs(30), 3);
         let handlers: Vec<_> = (0..2)
             .map(|o| tokio::spawn(buffer.handle(rec(0, o))))
             .collect();
@@ -529,10 +621,10 @@ mod tests {
 
     #[tokio::test]
     async fn leases_of_another_process_or_made_up_are_refused() {
-        let buffer = PullBuffer::new(Duration::from_secs(30));
+        let buffer = PullBuffer::new(Duration::from_secs(30), 3);
         let _h = buffer.handle(rec(0, 0));
         let polled = poll(&buffer, 1).await;
-        let other = PullBuffer::new(Duration::from_secs(30));
+        let other = PullBuffer::new(Duration::from_secs(30), 3);
         let _o = other.handle(rec(0, 0));
         let theirs = poll(&other, 1).await;
         assert_ne!(polled.lease, theirs.lease);
@@ -551,7 +643,7 @@ mod tests {
 
     #[tokio::test]
     async fn poll_waits_for_records_and_times_out() {
-        let buffer = std::sync::Arc::new(PullBuffer::new(Duration::from_secs(30)));
+        let buffer = std::sync::Arc::new(PullBuffer::new(Duration::from_secs(30), 3));
         let empty = poll(&buffer, 10).await;
         assert!(empty.records.is_empty());
         let b = std::sync::Arc::clone(&buffer);
@@ -570,7 +662,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancelled_handlers_are_not_polled() {
-        let buffer = PullBuffer::new(Duration::from_secs(30));
+        let buffer = PullBuffer::new(Duration::from_secs(30), 3);
         drop(buffer.handle(rec(0, 0)));
         let _kept = buffer.handle(rec(0, 1));
         assert_eq!(offsets(&poll(&buffer, 10).await), [1]);

@@ -46,7 +46,10 @@ impl AppState {
         let consumption = match (&options.deliver_url, consumes) {
             (_, false) => Consumption::None,
             (Some(url), true) => Consumption::Push(url.clone()),
-            (None, true) => Consumption::Pull(Arc::new(PullBuffer::new(options.pull_lease))),
+            (None, true) => Consumption::Pull(Arc::new(PullBuffer::new(
+                options.pull_lease,
+                options.deliver_attempts,
+            ))),
         };
         Self {
             idempotency: Arc::new(Idempotency::new(
