@@ -250,6 +250,7 @@ impl ConsumerBuilder {
             counters: Arc::clone(&counters),
             backlog: intake::Backlog::default(),
             component,
+            stopping: AtomicBool::new(false),
         };
         let mut config = client_config(&self.settings, Role::Consumer, DURABLE_CONSUMER);
         config.set("group.id", &self.settings.group_id);

@@ -97,6 +97,13 @@ impl ConsumerOptions {
             .saturating_sub((self.shutdown_grace / 5).min(Duration::from_secs(5)))
     }
 
+    /// How long the last commit of a shutdown may keep trying (through a rebalance under way)
+    /// after the drain timeout: half of what [`Self::drain_timeout`] keeps of the grace, the
+    /// rest is for leaving the group.
+    pub(crate) fn last_commit_timeout(&self) -> Duration {
+        self.shutdown_grace.saturating_sub(self.drain_timeout()) / 2
+    }
+
     /// The delay after failed attempt number `attempt` (1-based).
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));

@@ -97,6 +97,8 @@ pub(crate) struct RuntimeContext {
     pub(crate) backlog: Backlog,
     /// Health component name (`consumer:<group>`).
     pub(crate) component: String,
+    /// Shutdown has begun: a rebalance no longer makes the component ready.
+    pub(crate) stopping: AtomicBool,
 }
 
 impl ClientContext for RuntimeContext {
@@ -144,7 +146,9 @@ impl ConsumerContext for RuntimeContext {
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
         self.counters.assigned(assigned);
         // Holding partitions, or legitimately idle (more members than partitions).
-        health().set(&self.component, ComponentState::Ready);
+        if !self.stopping.load(AtomicOrdering::SeqCst) {
+            health().set(&self.component, ComponentState::Ready);
+        }
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
@@ -342,14 +346,15 @@ impl LoopState {
         }
     }
 
-    /// Commits every partition (or only `only`) whose committable offset moved.
+    /// Commits every partition (or only `only`) whose committable offset moved; the error when
+    /// that failed (the offsets stay to be committed by the next call).
     fn commit<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         mode: CommitMode,
         only: Option<&[Tp]>,
         counters: &Counters,
-    ) {
+    ) -> Result<(), KafkaError> {
         let mut tpl = TopicPartitionList::new();
         let mut moved = Vec::new();
         for (tp, tracker) in &self.trackers {
@@ -366,7 +371,7 @@ impl LoopState {
             }
         }
         if moved.is_empty() {
-            return;
+            return Ok(());
         }
         let mut result = consumer.commit(&tpl, mode);
         if matches!(mode, CommitMode::Sync) {
@@ -392,10 +397,12 @@ impl LoopState {
                 if matches!(mode, CommitMode::Sync) {
                     counters.committed(CommitOutcome::ok);
                 }
+                Ok(())
             }
             Err(e) => {
                 counters.committed(CommitOutcome::error);
                 tracing::warn!(error = %e, "Offset commit failed; the next commit retries.");
+                Err(e)
             }
         }
     }
@@ -450,7 +457,7 @@ impl LoopState {
                 "Assignment lost; not committing revoked partitions (another member owns them)."
             );
         } else {
-            self.commit(consumer, CommitMode::Sync, Some(tps), counters);
+            let _ = self.commit(consumer, CommitMode::Sync, Some(tps), counters);
         }
         for tp in tps {
             self.trackers.remove(tp);
@@ -564,7 +571,8 @@ impl<'a> Polling<'a> {
                 }
                 parked = !state.paused.is_empty();
                 if last_commit.elapsed() >= self.commit_interval {
-                    state.commit(consumer, CommitMode::Async, None, counters);
+                    // A failure is logged and counted; the next commit carries the offsets.
+                    let _ = state.commit(consumer, CommitMode::Async, None, counters);
                     last_commit = Instant::now();
                 }
             }
@@ -636,14 +644,16 @@ pub(crate) fn run(
     consumer.subscribe(&names).map_err(ConsumeError::Kafka)?;
     let ctx = consumer.context();
     let counters = Arc::clone(&ctx.counters);
-    let (commit_interval, grace) = {
+    let (commit_interval, grace, last_commit) = {
         let guard = lock(&ctx.state);
         let Some(state) = guard.as_ref() else {
             return Ok(());
         };
+        let options = state.processing.options();
         (
-            state.processing.options().commit_interval,
-            state.processing.options().drain_timeout(),
+            options.commit_interval,
+            options.drain_timeout(),
+            options.last_commit_timeout(),
         )
     };
     let heartbeat = health().heartbeat(&ctx.component);
@@ -661,7 +671,9 @@ pub(crate) fn run(
         polling.until_stopped(&intake)
     });
     // Shutdown: stop fetching, let in-flight handlers finish, commit, leave the group.
+    let began = Instant::now();
     shutdown.store(true, AtomicOrdering::SeqCst);
+    ctx.stopping.store(true, AtomicOrdering::SeqCst);
     if failure.is_none() {
         health().set(&ctx.component, ComponentState::Stopping);
     }
@@ -670,7 +682,9 @@ pub(crate) fn run(
         let all = state.all_partitions();
         let _ = consumer.pause(&tpl_of(&all));
         state.stop_and_wait(&all, grace);
-        state.commit(consumer, CommitMode::Sync, None, &counters);
+    }
+    commit_before_leaving(consumer, &counters, began + grace + last_commit);
+    if let Some(state) = lock(&ctx.state).as_mut() {
         let abandoned = state.in_flight();
         if abandoned > 0 {
             tracing::info!(
@@ -685,6 +699,55 @@ pub(crate) fn run(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// The last commit of a stopping consumer, tried until it succeeds or `deadline` passes.
+///
+/// A rebalance under way (a member joining or leaving at the same moment) refuses commits of
+/// the old generation until this member has rejoined, and rejoining takes polls: so the consumer
+/// is polled between attempts (its partitions are paused; what a poll returns is not processed,
+/// and a partition revoked meanwhile is committed by the revoke, with the new generation).
+fn commit_before_leaving(
+    consumer: &BaseConsumer<RuntimeContext>,
+    counters: &Counters,
+    deadline: Instant,
+) {
+    loop {
+        let result = match lock(&consumer.context().state).as_mut() {
+            Some(state) => state.commit(consumer, CommitMode::Sync, None, counters),
+            None => Ok(()),
+        };
+        match result {
+            Ok(()) => return,
+            Err(e) if retriable_commit_error(&e) || rebalancing(&e) => {
+                if Instant::now() >= deadline {
+                    tracing::warn!(
+                        error = %e,
+                        "The last commit did not succeed within the shutdown grace; records processed since the previous commit are redelivered."
+                    );
+                    return;
+                }
+                // The state lock is not held: a rebalance inside poll takes it.
+                let _ = consumer.poll(Duration::from_millis(100));
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "The last commit failed; records processed since the previous commit are redelivered."
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// Whether a commit was refused because the group is rebalancing (this member's generation is
+/// being replaced).
+fn rebalancing(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::IllegalGeneration | RDKafkaErrorCode::RebalanceInProgress)
+    )
 }
 
 /// Samples the log end of every assigned partition and the group's committed offsets every
