@@ -66,8 +66,15 @@ impl Sidecar {
         }
     }
 
-    /// A new process with the same settings and addresses (after this one ended).
-    pub fn restart(&self, dir: &Path) -> Self {
+    /// A new process with the same settings and addresses, once this one ended (a killed
+    /// process holds its ports until it is gone).
+    pub fn restart(&mut self, dir: &Path) -> Self {
+        let started = std::time::Instant::now();
+        while self.child.try_wait().ok().flatten().is_none()
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Self::spawn(dir, self.data.clone(), self.admin.clone(), self.env.clone())
     }
 
@@ -143,6 +150,11 @@ impl Sidecar {
     /// Whether the process still runs.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_none()
+    }
+
+    /// How the process ended, once it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// The process's output so far.

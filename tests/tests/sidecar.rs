@@ -227,7 +227,7 @@ async fn a_sigkilled_sidecar_loses_nothing_after_a_restart() {
     let dir = scratch("sidecar-kill");
     let Push {
         app,
-        sidecar,
+        mut sidecar,
         topic,
         group,
     } = push_pipeline(&dir, 3, &[("APP_DELAY_MS", "2")], 5000).await;
