@@ -1,0 +1,1144 @@
+//! The reliability harness: kafkadeps' three paths driven at a fixed rate on the local 3-broker
+//! cluster while faults are injected, one phase each, and every acknowledged record accounted
+//! for at the app's acknowledgement boundary — the way Kafka's `replication_test.py` and Jepsen's
+//! Kafka analyses count. See `docs/reliability.md`.
+//!
+//! ```sh
+//! scripts/kafka.sh up --brokers 3
+//! cargo build --release -p kafkadeps-benches --bin chaos --bin chaos-service -p kafkadeps-sidecar
+//! KAFKADEPS_SIDECAR_BIN=$(scripts/build-sidecar.sh) $CARGO_TARGET_DIR/release/chaos [--short] [--json FILE]
+//! ```
+//!
+//! Paths: **sdk** — the harness's SDK producer → topic → `chaos-service` (the SDK consumer
+//! runtime, a process of its own) → output topic, read back; **push** — HTTP produce requests to a
+//! sidecar (with `Idempotency-Key`) → topic → pushed to the harness's HTTP app; **pull** — the
+//! same through a second sidecar, polled and committed under leases by the harness's pull app.
+//! Each record carries its id, key, per-key sequence number, send time and phase. Exit code 1 when
+//! a record was lost or a key's records were processed out of order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafkadeps_tests::sidecar::Sidecar;
+use kafkadeps_tests::{kafka_sh, metadata_client, unique};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+const KEYS: u32 = 48;
+const PARTITIONS: i32 = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Path3 {
+    Sdk,
+    Push,
+    Pull,
+}
+
+const PATHS: [Path3; 3] = [Path3::Sdk, Path3::Push, Path3::Pull];
+
+impl Path3 {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sdk => "sdk",
+            Self::Push => "push",
+            Self::Pull => "pull",
+        }
+    }
+}
+
+/// What every record carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Payload {
+    id: u64,
+    key: u32,
+    seq: u32,
+    sent_ms: i64,
+    phase: usize,
+}
+
+/// One record the harness sent.
+#[derive(Debug, Clone)]
+struct Sent {
+    path: Path3,
+    phase: usize,
+    acked: bool,
+}
+
+/// One record an app processed (first or again).
+#[derive(Debug, Clone)]
+struct Processed {
+    path: Path3,
+    payload: Payload,
+    at_ms: i64,
+}
+
+/// Everything observed, shared by the tasks.
+#[derive(Default)]
+struct Ledger {
+    sent: Mutex<HashMap<u64, Sent>>,
+    processed: Mutex<Vec<Processed>>,
+    refused: Mutex<BTreeMap<(usize, Path3, String), u64>>,
+    /// When each phase began (ms since the epoch, phase index), in order.
+    began: Mutex<Vec<(i64, usize)>>,
+}
+
+impl Ledger {
+    fn processed(&self, path: Path3, payload: Payload) {
+        if let Ok(mut p) = self.processed.lock() {
+            p.push(Processed {
+                path,
+                payload,
+                at_ms: now_ms(),
+            });
+        }
+    }
+    /// The phase running at `ms`.
+    fn phase_at(began: &[(i64, usize)], ms: i64) -> usize {
+        began
+            .iter()
+            .take_while(|(at, _)| *at <= ms)
+            .last()
+            .map_or(0, |(_, phase)| *phase)
+    }
+    /// Acknowledged records not processed yet.
+    fn unprocessed(&self) -> usize {
+        let done: std::collections::HashSet<(Path3, u64)> = self
+            .processed
+            .lock()
+            .map(|p| p.iter().map(|p| (p.path, p.payload.id)).collect())
+            .unwrap_or_default();
+        self.sent
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .filter(|(id, sent)| sent.acked && !done.contains(&(sent.path, **id)))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+    fn refused(&self, phase: usize, path: Path3, why: String) {
+        if let Ok(mut r) = self.refused.lock() {
+            *r.entry((phase, path, why)).or_default() += 1;
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+/// The run's knobs (`--short` for the test suite).
+#[derive(Debug, Clone, Serialize)]
+struct Config {
+    rate: u32,
+    phase_secs: u64,
+    kills: u32,
+    short: bool,
+    /// Indexes into [`PHASES`] to run (all by default; `--phases 0,1`).
+    phases: Vec<usize>,
+}
+
+/// The fault phases, in order.
+const PHASES: &[&str] = &[
+    "baseline",
+    "broker kill -9 (a leader)",
+    "broker SIGSTOP 10 s",
+    "rolling restart",
+    "5x traffic spike",
+    "consumer SIGKILL",
+    "sidecar SIGKILL",
+    "pull app restart",
+    "rebalance storm",
+    "cluster stop + SIGTERM",
+];
+
+/// How long a phase's backlog may take to drain before the next phase starts anyway (a killed
+/// group member's partitions move only after its session timeout, 45 s by default).
+const SETTLE: Duration = Duration::from_secs(150);
+/// The sidecar's documented shutdown grace (`KAFKA_SIDECAR_SHUTDOWN_GRACE`, default).
+const SIDECAR_GRACE: Duration = Duration::from_secs(25);
+/// chaos-service's: the consumer runtime's default grace (30 s) and its producer flush (10 s).
+const SERVICE_GRACE: Duration = Duration::from_secs(40);
+
+/// The processes and topics of a run.
+struct Rig {
+    dir: PathBuf,
+    sdk_in: String,
+    sdk_out: String,
+    sdk_group: String,
+    push_topic: String,
+    pull_topic: String,
+    pull_group: String,
+    services: Mutex<Vec<Child>>,
+    /// A restarted sidecar keeps its addresses.
+    push_sidecar: tokio::sync::Mutex<Sidecar>,
+    pull_sidecar: tokio::sync::Mutex<Sidecar>,
+    /// How each process ended in the cluster-stop phase.
+    exits: Mutex<Vec<Exit>>,
+}
+
+/// How a process ended after SIGTERM while the cluster went away.
+#[derive(Debug, Clone, Serialize)]
+struct Exit {
+    process: &'static str,
+    code: Option<i32>,
+    exit_ms: u64,
+    grace_ms: u64,
+}
+
+impl Exit {
+    fn within_grace(&self) -> bool {
+        self.exit_ms <= self.grace_ms
+    }
+}
+
+fn service_bin() -> PathBuf {
+    std::env::current_exe()
+        .expect("exe")
+        .with_file_name("chaos-service")
+}
+
+impl Rig {
+    fn spawn_service(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("chaos-service.log"))
+            .expect("log");
+        Command::new(service_bin())
+            .env_clear()
+            .env("KAFKA_BOOTSTRAP_SERVERS", kafkadeps_tests::bootstrap())
+            .env("KAFKA_APP", "chaos-service")
+            .env("KAFKA_GROUP_ID", &self.sdk_group)
+            .env(
+                "KAFKA_CONSUMES",
+                format!("{}(min.partitions={PARTITIONS})", self.sdk_in),
+            )
+            .env(
+                "KAFKA_PRODUCES",
+                format!("{}(partitions={PARTITIONS})", self.sdk_out),
+            )
+            .env("KAFKA_METRICS_LISTEN", "off")
+            .env(
+                "RUST_LOG",
+                std::env::var("CHAOS_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
+            .envs(std::env::var("CHAOS_SERVICE_DEBUG").map(|d| ("KAFKA_CLIENT_DEBUG", d)))
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("chaos-service next to chaos (cargo build --bin chaos-service)")
+    }
+}
+
+fn term(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+fn reap(mut child: Child, deadline: Duration) {
+    let started = Instant::now();
+    while started.elapsed() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The node leading partition 0 of `topic`.
+fn leader(topic: &str) -> Option<i32> {
+    let md = metadata_client()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .ok()?;
+    md.topics()
+        .first()?
+        .partitions()
+        .iter()
+        .find(|p| p.id() == 0)
+        .map(|p| p.leader())
+        .filter(|l| *l > 0)
+}
+
+/// Waits until every partition of `topics` has its full ISR again.
+fn wait_in_sync(topics: &[&str], deadline: Duration) {
+    let started = Instant::now();
+    while started.elapsed() < deadline {
+        let ok = topics.iter().all(|t| {
+            metadata_client()
+                .fetch_metadata(Some(t), Duration::from_secs(5))
+                .ok()
+                .and_then(|md| {
+                    md.topics().first().map(|t| {
+                        t.partitions()
+                            .iter()
+                            .all(|p| p.isr().len() == p.replicas().len() && p.leader() > 0)
+                    })
+                })
+                .unwrap_or(false)
+        });
+        if ok {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("chaos: partitions still not in sync after {deadline:?}");
+}
+
+fn broker_pid(node: i32) -> Option<String> {
+    let cache = std::env::var("KAFKADEPS_CACHE").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/kafkadeps",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    std::fs::read_to_string(format!("{cache}/run/b3/node{node}/pid"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// Sends one path's records: a task per key, each record in turn (a key's records in order), at
+/// `rate` records a second over all keys (times the spike factor), each retried until
+/// acknowledged (HTTP with its `Idempotency-Key`) or the run stops.
+#[allow(clippy::too_many_arguments)]
+fn producers(
+    path: Path3,
+    ledger: &Arc<Ledger>,
+    ids: &Arc<AtomicU64>,
+    phase: &Arc<AtomicUsize>,
+    spike: &Arc<AtomicU32>,
+    running: &Arc<AtomicBool>,
+    rate: u32,
+    sdk: Option<(kafkadeps::Producer, String)>,
+    http: Option<(String, String)>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..KEYS)
+        .map(|key| {
+            let (ledger, ids, phase, spike, running) = (
+                Arc::clone(ledger),
+                Arc::clone(ids),
+                Arc::clone(phase),
+                Arc::clone(spike),
+                Arc::clone(running),
+            );
+            let (sdk, http) = (sdk.clone(), http.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .expect("client");
+                let mut next = tokio::time::Instant::now();
+                let mut seq = 0u32;
+                while running.load(Ordering::SeqCst) {
+                    let per_key = f64::from(rate * spike.load(Ordering::SeqCst)) / f64::from(KEYS);
+                    next += Duration::from_secs_f64(1.0 / per_key.max(0.1));
+                    tokio::time::sleep_until(next).await;
+                    let id = ids.fetch_add(1, Ordering::SeqCst);
+                    let ph = phase.load(Ordering::SeqCst);
+                    let payload = Payload {
+                        id,
+                        key,
+                        seq,
+                        sent_ms: now_ms(),
+                        phase: ph,
+                    };
+                    seq += 1;
+                    let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+                    if let Ok(mut s) = ledger.sent.lock() {
+                        s.insert(id, Sent { path, phase: ph, acked: false });
+                    }
+                    let key_text = format!("k{key}");
+                    let acked = loop {
+                        if !running.load(Ordering::SeqCst) {
+                            break false;
+                        }
+                        let result: Result<(), String> = if let Some((producer, topic)) = &sdk {
+                            producer
+                                .send_bytes(topic, Some(key_text.as_bytes()), &bytes)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| match e {
+                                    kafkadeps::ProduceError::Delivery { source, .. } => source
+                                        .rdkafka_error_code()
+                                        .map_or_else(|| "error".to_owned(), |c| format!("{c:?}")),
+                                    other => other.to_string(),
+                                })
+                        } else if let Some((base, topic)) = &http {
+                            let body = serde_json::json!({"records": [{
+                                "key": key_text,
+                                "value": serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default(),
+                            }]});
+                            match client
+                                .post(format!("{base}/v1/topics/{topic}/records"))
+                                .header("idempotency-key", format!("chaos-{id}"))
+                                .json(&body)
+                                .send()
+                                .await
+                            {
+                                Ok(r) if r.status() == 200 => Ok(()),
+                                Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+                                Err(e) if e.is_connect() => Err("connection refused".to_owned()),
+                                Err(e) if e.is_timeout() => Err("timeout".to_owned()),
+                                Err(_) => Err("connection error".to_owned()),
+                            }
+                        } else {
+                            Ok(())
+                        };
+                        match result {
+                            Ok(()) => break true,
+                            Err(why) => {
+                                ledger.refused(ph, path, why);
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                            }
+                        }
+                    };
+                    if acked
+                        && let Ok(mut s) = ledger.sent.lock()
+                        && let Some(sent) = s.get_mut(&id)
+                    {
+                        sent.acked = true;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Reads what chaos-service processed (its output topic) into the ledger.
+fn read_sdk_output(topic: String, ledger: Arc<Ledger>, running: Arc<AtomicBool>) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafkadeps_tests::bootstrap())
+        .set("group.id", unique("chaos-reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("reader");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        let _ = tpl.add_partition_offset(&topic, p, Offset::Beginning);
+    }
+    consumer.assign(&tpl).expect("assign");
+    while running.load(Ordering::SeqCst) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
+            && let Some(payload) = m
+                .payload()
+                .and_then(|b| serde_json::from_slice::<Payload>(b).ok())
+            && let Ok(mut p) = ledger.processed.lock()
+        {
+            p.push(Processed {
+                path: Path3::Sdk,
+                payload,
+                at_ms: m.timestamp().to_millis().unwrap_or_else(now_ms),
+            });
+        }
+    }
+}
+
+/// The pushed records' app: `POST /kafka/{topic}` with the sidecar's envelope.
+async fn push_app(ledger: Arc<Ledger>) -> String {
+    use axum::Router;
+    use axum::routing::post;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new().route(
+        "/kafka/{topic}",
+        post(move |axum::Json(envelope): axum::Json<serde_json::Value>| {
+            let ledger = Arc::clone(&ledger);
+            async move {
+                if let Ok(p) = serde_json::from_value::<Payload>(envelope["value"].clone()) {
+                    ledger.processed(Path3::Push, p);
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/kafka")
+}
+
+/// The pull app: polls and commits under leases; `restart` abandons the batch in hand half
+/// processed (an app container dying mid-batch) and starts again with no lease.
+async fn pull_app(
+    base: String,
+    group: String,
+    ledger: Arc<Ledger>,
+    running: Arc<AtomicBool>,
+    restart: Arc<AtomicBool>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    while running.load(Ordering::SeqCst) {
+        let polled = client
+            .post(format!("{base}/v1/consumers/{group}/poll"))
+            .json(&serde_json::json!({"max_records": 50, "timeout_ms": 500}))
+            .send()
+            .await;
+        let Ok(response) = polled else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let Ok(body) = response.json::<serde_json::Value>().await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let records = body["records"].as_array().cloned().unwrap_or_default();
+        let Some(lease) = body["lease"].as_str().map(str::to_owned) else {
+            continue;
+        };
+        let dying = restart.swap(false, Ordering::SeqCst);
+        let take = if dying {
+            records.len() / 2
+        } else {
+            records.len()
+        };
+        let mut next: BTreeMap<(String, i64), i64> = BTreeMap::new();
+        for r in &records[..take] {
+            if let Ok(p) = serde_json::from_value::<Payload>(r["value"].clone()) {
+                ledger.processed(Path3::Pull, p);
+            }
+            let (t, part, off) = (
+                r["topic"].as_str().unwrap_or_default().to_owned(),
+                r["partition"].as_i64().unwrap_or(0),
+                r["offset"].as_i64().unwrap_or(0),
+            );
+            let e = next.entry((t, part)).or_insert(0);
+            *e = (*e).max(off + 1);
+        }
+        if dying {
+            continue;
+        }
+        let offsets: Vec<_> = next
+            .iter()
+            .map(|((t, p), o)| serde_json::json!({"topic": t, "partition": p, "offset": o}))
+            .collect();
+        let _ = client
+            .post(format!("{base}/v1/consumers/{group}/commit"))
+            .json(&serde_json::json!({"lease": lease, "offsets": offsets}))
+            .send()
+            .await;
+    }
+}
+
+/// One phase's fault, run while the phase's records flow.
+async fn fault(
+    phase: &str,
+    rig: &Arc<Rig>,
+    cfg: &Config,
+    restart: &Arc<AtomicBool>,
+    spike: &Arc<AtomicU32>,
+) {
+    let secs = Duration::from_secs(cfg.phase_secs);
+    let blocking = |f: Box<dyn FnOnce() + Send>| tokio::task::spawn_blocking(f);
+    match phase {
+        "broker kill -9 (a leader)" => {
+            let rig = Arc::clone(rig);
+            let _ = blocking(Box::new(move || {
+                let node = leader(&rig.sdk_in).unwrap_or(1).to_string();
+                kafka_sh(&["kill", &node]);
+                std::thread::sleep(Duration::from_secs(10).min(secs));
+                kafka_sh(&["start", &node]);
+                wait_in_sync(
+                    &[&rig.sdk_in, &rig.push_topic, &rig.pull_topic],
+                    Duration::from_secs(90),
+                );
+            }))
+            .await;
+        }
+        "broker SIGSTOP 10 s" => {
+            let rig = Arc::clone(rig);
+            let _ = blocking(Box::new(move || {
+                let node = leader(&rig.sdk_in).unwrap_or(2);
+                if let Some(pid) = broker_pid(node) {
+                    let _ = Command::new("kill").args(["-STOP", &pid]).status();
+                    std::thread::sleep(Duration::from_secs(10));
+                    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+                }
+                wait_in_sync(
+                    &[&rig.sdk_in, &rig.push_topic, &rig.pull_topic],
+                    Duration::from_secs(90),
+                );
+            }))
+            .await;
+        }
+        "rolling restart" => {
+            let rig = Arc::clone(rig);
+            let _ = blocking(Box::new(move || {
+                for node in ["1", "2", "3"] {
+                    kafka_sh(&["stop", node]);
+                    kafka_sh(&["start", node]);
+                    wait_in_sync(
+                        &[&rig.sdk_in, &rig.push_topic, &rig.pull_topic],
+                        Duration::from_secs(90),
+                    );
+                }
+            }))
+            .await;
+        }
+        "5x traffic spike" => {
+            spike.store(5, Ordering::SeqCst);
+            tokio::time::sleep(secs).await;
+            spike.store(1, Ordering::SeqCst);
+        }
+        "consumer SIGKILL" => {
+            for _ in 0..cfg.kills {
+                tokio::time::sleep(secs / (cfg.kills + 1)).await;
+                if let Ok(mut services) = rig.services.lock() {
+                    if let Some(mut s) = services.pop() {
+                        let _ = s.kill();
+                        let _ = s.wait();
+                    }
+                    services.push(rig.spawn_service());
+                }
+            }
+        }
+        "sidecar SIGKILL" => {
+            tokio::time::sleep(secs / 3).await;
+            for sidecar in [&rig.push_sidecar, &rig.pull_sidecar] {
+                let mut s = sidecar.lock().await;
+                s.signal("-KILL");
+                let restarted = s.restart(&rig.dir);
+                *s = restarted;
+            }
+        }
+        "cluster stop + SIGTERM" => {
+            tokio::time::sleep(secs / 3).await;
+            let exits = cluster_goes_away(rig).await;
+            if let Ok(mut e) = rig.exits.lock() {
+                e.extend(exits);
+            }
+        }
+        "pull app restart" => {
+            for _ in 0..cfg.kills {
+                tokio::time::sleep(secs / (cfg.kills + 1)).await;
+                restart.store(true, Ordering::SeqCst);
+            }
+        }
+        "rebalance storm" => {
+            let step = Duration::from_secs(3);
+            let started = Instant::now();
+            let mut joined: Vec<Child> = Vec::new();
+            while started.elapsed() < secs {
+                if joined.len() < 2 {
+                    joined.push(rig.spawn_service());
+                } else if let Some(member) = joined.pop() {
+                    term(&member);
+                    let _ =
+                        tokio::task::spawn_blocking(move || reap(member, Duration::from_secs(40)))
+                            .await;
+                }
+                tokio::time::sleep(step).await;
+            }
+            for member in joined {
+                term(&member);
+                let _ = tokio::task::spawn_blocking(move || reap(member, Duration::from_secs(40)))
+                    .await;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A whole namespace or node going down: the brokers get SIGTERM at the same moment as the SDK
+/// service and both sidecars. Measures how long each client process takes to exit, then brings
+/// everything back (the cluster, then the clients) so what was acknowledged before is processed.
+async fn cluster_goes_away(rig: &Arc<Rig>) -> Vec<Exit> {
+    let brokers: Vec<String> = (1..=3).filter_map(broker_pid).collect();
+    let services = rig
+        .services
+        .lock()
+        .map(|mut s| std::mem::take(&mut *s))
+        .unwrap_or_default();
+    let at = Instant::now();
+    let _ = Command::new("kill").arg("-TERM").args(&brokers).status();
+    for s in &services {
+        term(s);
+    }
+    let (mut push, mut pull) = (rig.push_sidecar.lock().await, rig.pull_sidecar.lock().await);
+    push.signal("-TERM");
+    pull.signal("-TERM");
+    let elapsed_ms = |at: Instant| u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let service_exits = tokio::task::spawn_blocking(move || {
+        services
+            .into_iter()
+            .map(|mut child| {
+                let deadline = SERVICE_GRACE * 3;
+                while child.try_wait().ok().flatten().is_none() && at.elapsed() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let code = child.try_wait().ok().flatten().and_then(|s| s.code());
+                let exit_ms = elapsed_ms(at);
+                let _ = child.kill();
+                let _ = child.wait();
+                Exit {
+                    process: "sdk service",
+                    code,
+                    exit_ms,
+                    grace_ms: u64::try_from(SERVICE_GRACE.as_millis()).unwrap_or(u64::MAX),
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut exits = Vec::new();
+    for (name, sidecar) in [("push sidecar", &mut push), ("pull sidecar", &mut pull)] {
+        while sidecar.running() && at.elapsed() < SIDECAR_GRACE * 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        exits.push(Exit {
+            process: name,
+            code: sidecar.exited().and_then(|s| s.code()),
+            exit_ms: elapsed_ms(at),
+            grace_ms: u64::try_from(SIDECAR_GRACE.as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+    exits.extend(service_exits.await.unwrap_or_default());
+    // The brokers' own shutdown (KRaft quorum gone) may stall: a minute, then SIGKILL.
+    let _ = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let alive = |pid: &String| {
+            Command::new("kill")
+                .args(["-0", pid])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        while brokers.iter().any(alive) && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = Command::new("kill").arg("-KILL").args(&brokers).status();
+    })
+    .await;
+    let topics = [
+        rig.sdk_in.clone(),
+        rig.push_topic.clone(),
+        rig.pull_topic.clone(),
+    ];
+    let _ = tokio::task::spawn_blocking(move || {
+        // The nodes form their quorum together: start them at once.
+        let starts: Vec<_> = ["1", "2", "3"]
+            .into_iter()
+            .map(|n| std::thread::spawn(move || kafka_sh(&["start", n])))
+            .collect();
+        for s in starts {
+            let _ = s.join();
+        }
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        wait_in_sync(&topics, Duration::from_secs(120));
+    })
+    .await;
+    for sidecar in [&mut push, &mut pull] {
+        let restarted = sidecar.restart(&rig.dir);
+        **sidecar = restarted;
+    }
+    if let Ok(mut services) = rig.services.lock() {
+        services.push(rig.spawn_service());
+    }
+    exits
+}
+
+/// One row of the table.
+#[derive(Debug, Serialize)]
+struct Row {
+    phase: String,
+    path: &'static str,
+    acknowledged: u64,
+    lost: u64,
+    duplicated: u64,
+    reordered: u64,
+    refused: BTreeMap<String, u64>,
+    p50_ms: i64,
+    p99_ms: i64,
+    max_ms: i64,
+}
+
+fn percentile(sorted: &[i64], q: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn rows(ledger: &Ledger, phases: &[usize]) -> Vec<Row> {
+    let sent = ledger.sent.lock().map(|s| s.clone()).unwrap_or_default();
+    let processed = ledger
+        .processed
+        .lock()
+        .map(|p| p.clone())
+        .unwrap_or_default();
+    let refused = ledger.refused.lock().map(|r| r.clone()).unwrap_or_default();
+    let began = ledger.began.lock().map(|b| b.clone()).unwrap_or_default();
+    // First processing of each id and per-key order over first processings. A record processed
+    // again, and a key's record processed before an earlier one, count in the phase running when
+    // it happened (a crash redelivers what was sent before it).
+    let mut first: HashMap<(Path3, u64), &Processed> = HashMap::new();
+    let mut again: HashMap<(Path3, u64), usize> = HashMap::new();
+    let mut highest: HashMap<(Path3, u32), u32> = HashMap::new();
+    let mut reordered: HashMap<(usize, Path3), u64> = HashMap::new();
+    for p in &processed {
+        let id = (p.path, p.payload.id);
+        if first.contains_key(&id) {
+            again
+                .entry(id)
+                .or_insert_with(|| Ledger::phase_at(&began, p.at_ms));
+            continue;
+        }
+        first.insert(id, p);
+        let high = highest.entry((p.path, p.payload.key)).or_insert(0);
+        if p.payload.seq < *high {
+            *reordered
+                .entry((Ledger::phase_at(&began, p.at_ms), p.path))
+                .or_default() += 1;
+        }
+        *high = (*high).max(p.payload.seq);
+    }
+    let mut out = Vec::new();
+    for (i, phase) in PHASES.iter().enumerate() {
+        if !phases.contains(&i) {
+            continue;
+        }
+        for path in PATHS {
+            let mine: Vec<(u64, &Sent)> = sent
+                .iter()
+                .filter(|(_, s)| s.phase == i && s.path == path)
+                .map(|(id, s)| (*id, s))
+                .collect();
+            let acked: Vec<u64> = mine
+                .iter()
+                .filter(|(_, s)| s.acked)
+                .map(|(id, _)| *id)
+                .collect();
+            let lost = acked
+                .iter()
+                .filter(|id| !first.contains_key(&(path, **id)))
+                .count();
+            let duplicated = again
+                .iter()
+                .filter(|((p, _), phase)| *p == path && **phase == i)
+                .count();
+            let mut delays: Vec<i64> = mine
+                .iter()
+                .filter_map(|(id, _)| first.get(&(path, *id)))
+                .map(|p| p.at_ms - p.payload.sent_ms)
+                .collect();
+            delays.sort_unstable();
+            out.push(Row {
+                phase: (*phase).to_owned(),
+                path: path.name(),
+                acknowledged: acked.len() as u64,
+                lost: lost as u64,
+                duplicated: duplicated as u64,
+                reordered: reordered.get(&(i, path)).copied().unwrap_or(0),
+                refused: refused
+                    .iter()
+                    .filter(|((ph, p, _), _)| *ph == i && *p == path)
+                    .map(|((_, _, why), n)| (why.clone(), *n))
+                    .collect(),
+                p50_ms: percentile(&delays, 0.5),
+                p99_ms: percentile(&delays, 0.99),
+                max_ms: delays.last().copied().unwrap_or(0),
+            });
+        }
+    }
+    out
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<26} {:<5} {:>7} {:>5} {:>5} {:>8} {:>8} {:>8} {:>8}  refused",
+        "phase", "path", "acked", "lost", "dup", "reorder", "p50 ms", "p99 ms", "max ms"
+    );
+    for r in rows {
+        let refused: Vec<String> = r.refused.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        println!(
+            "{:<26} {:<5} {:>7} {:>5} {:>5} {:>8} {:>8} {:>8} {:>8}  {}",
+            r.phase,
+            r.path,
+            r.acknowledged,
+            r.lost,
+            r.duplicated,
+            r.reordered,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            if refused.is_empty() {
+                "-".to_owned()
+            } else {
+                refused.join(", ")
+            }
+        );
+    }
+}
+
+fn print_exits(exits: &[Exit]) {
+    if exits.is_empty() {
+        return;
+    }
+    println!("\ncluster stop + SIGTERM: each process's exit after SIGTERM");
+    println!(
+        "{:<14} {:>6} {:>9} {:>9}  within grace",
+        "process", "code", "exit ms", "grace ms"
+    );
+    for e in exits {
+        println!(
+            "{:<14} {:>6} {:>9} {:>9}  {}",
+            e.process,
+            e.code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            e.exit_ms,
+            e.grace_ms,
+            if e.within_grace() { "yes" } else { "NO" }
+        );
+    }
+}
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("chaos"));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    dir
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let short = args.iter().any(|a| a == "--short");
+    let json = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let cfg = Config {
+        rate: if short { 60 } else { 200 },
+        phase_secs: if short { 12 } else { 40 },
+        kills: if short { 2 } else { 4 },
+        short,
+        phases: match args.iter().position(|a| a == "--phases") {
+            Some(i) => args
+                .get(i + 1)
+                .map(|list| {
+                    list.split(',')
+                        .filter_map(|n| n.trim().parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => (0..PHASES.len()).collect(),
+        },
+    };
+    if cfg.phases.is_empty() || cfg.phases.iter().any(|i| *i >= PHASES.len()) {
+        eprintln!(
+            "chaos: --phases takes indexes 0..{} separated by commas",
+            PHASES.len() - 1
+        );
+        std::process::exit(64);
+    }
+    let dir = scratch();
+    eprintln!("chaos: {cfg:?}, logs in {}", dir.display());
+    let push_topic = unique("chaos-push");
+    let pull_topic = unique("chaos-pull");
+    let pull_group = unique("chaos-pull-g");
+    let ledger = Arc::new(Ledger::default());
+    let app_url = push_app(Arc::clone(&ledger)).await;
+    let sidecar = |topic: &str, group: &str, extra: &[(&str, &str)]| {
+        let declared = format!("{topic}(partitions={PARTITIONS})");
+        let mut env = vec![
+            ("KAFKA_PRODUCES", declared.as_str()),
+            ("KAFKA_CONSUMES", topic),
+            ("KAFKA_GROUP_ID", group),
+            ("RUST_LOG", "warn"),
+        ];
+        env.extend_from_slice(extra);
+        Sidecar::start(&dir, &env)
+    };
+    let sdk_in = unique("chaos-sdk-in");
+    let rig = Arc::new(Rig {
+        dir: dir.clone(),
+        sdk_out: unique("chaos-sdk-out"),
+        sdk_group: unique("chaos-sdk-g"),
+        push_sidecar: tokio::sync::Mutex::new(sidecar(
+            &push_topic,
+            &unique("chaos-push-g"),
+            &[("KAFKA_SIDECAR_DELIVER_URL", &app_url)],
+        )),
+        pull_sidecar: tokio::sync::Mutex::new(sidecar(
+            &pull_topic,
+            &pull_group,
+            &[("KAFKA_SIDECAR_PULL_LEASE", "5s")],
+        )),
+        sdk_in,
+        push_topic,
+        pull_topic,
+        pull_group,
+        services: Mutex::new(Vec::new()),
+        exits: Mutex::new(Vec::new()),
+    });
+    let (push_url, push_admin) = {
+        let s = rig.push_sidecar.lock().await;
+        (s.url(), s.admin.clone())
+    };
+    let (pull_url, pull_admin) = {
+        let s = rig.pull_sidecar.lock().await;
+        (s.url(), s.admin.clone())
+    };
+    wait_ready(&push_admin).await;
+    wait_ready(&pull_admin).await;
+    if let Ok(mut services) = rig.services.lock() {
+        services.push(rig.spawn_service());
+    }
+    let producer = kafkadeps::Kafka::start(
+        kafkadeps::Settings::builder(kafkadeps_tests::bootstrap())
+            .app("chaos")
+            .produces(format!("{}(partitions={PARTITIONS})", rig.sdk_in))
+            .metrics_listen("off")
+            .build()
+            .expect("settings"),
+    )
+    .await
+    .expect("SDK producer");
+
+    let (phase, spike) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU32::new(1)));
+    let (running, consuming) = (
+        Arc::new(AtomicBool::new(true)),
+        Arc::new(AtomicBool::new(true)),
+    );
+    let ids = Arc::new(AtomicU64::new(0));
+    let restart = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (t, l, r) = (
+            rig.sdk_out.clone(),
+            Arc::clone(&ledger),
+            Arc::clone(&consuming),
+        );
+        std::thread::spawn(move || read_sdk_output(t, l, r))
+    };
+    let puller = tokio::spawn(pull_app(
+        pull_url.clone(),
+        rig.pull_group.clone(),
+        Arc::clone(&ledger),
+        Arc::clone(&consuming),
+        Arc::clone(&restart),
+    ));
+    let mut tasks = producers(
+        Path3::Sdk,
+        &ledger,
+        &ids,
+        &phase,
+        &spike,
+        &running,
+        cfg.rate,
+        Some((producer.producer(), rig.sdk_in.clone())),
+        None,
+    );
+    for (path, url, topic) in [
+        (Path3::Push, push_url, rig.push_topic.clone()),
+        (Path3::Pull, pull_url, rig.pull_topic.clone()),
+    ] {
+        tasks.extend(producers(
+            path,
+            &ledger,
+            &ids,
+            &phase,
+            &spike,
+            &running,
+            cfg.rate,
+            None,
+            Some((url, topic)),
+        ));
+    }
+
+    for (i, name) in PHASES.iter().enumerate() {
+        if !cfg.phases.contains(&i) {
+            continue;
+        }
+        phase.store(i, Ordering::SeqCst);
+        if let Ok(mut began) = ledger.began.lock() {
+            began.push((now_ms(), i));
+        }
+        eprintln!("chaos: phase {i}: {name}");
+        let started = Instant::now();
+        fault(name, &rig, &cfg, &restart, &spike).await;
+        let rest = Duration::from_secs(cfg.phase_secs).saturating_sub(started.elapsed());
+        tokio::time::sleep(rest).await;
+        // The next phase starts once this one's backlog is processed, so its figures are its own.
+        let settle = Instant::now();
+        while ledger.unprocessed() > 0 && settle.elapsed() < SETTLE {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    running.store(false, Ordering::SeqCst);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let settle = Instant::now();
+    while ledger.unprocessed() > 0 && settle.elapsed() < SETTLE {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Late duplicates (a redelivery after the last record was processed) still count.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    consuming.store(false, Ordering::SeqCst);
+    let _ = puller.await;
+    let _ = reader.join();
+    let services = rig
+        .services
+        .lock()
+        .map(|mut s| std::mem::take(&mut *s))
+        .unwrap_or_default();
+    let _ = tokio::task::spawn_blocking(move || {
+        for s in services {
+            term(&s);
+            reap(s, SERVICE_GRACE);
+        }
+    })
+    .await;
+    let _ = producer.shutdown(Duration::from_secs(10)).await;
+    let exits = rig.exits.lock().map(|e| e.clone()).unwrap_or_default();
+    // Every task holding the rig has ended: stop the sidecars the way Kubernetes would.
+    if let Ok(rig) = Arc::try_unwrap(rig) {
+        for sidecar in [rig.push_sidecar, rig.pull_sidecar] {
+            let mut s = sidecar.into_inner();
+            s.signal("-TERM");
+            let _ = s.exit_code(SIDECAR_GRACE * 2).await;
+        }
+    }
+    let table = rows(&ledger, &cfg.phases);
+    print_table(&table);
+    print_exits(&exits);
+    if let Some(path) = json {
+        let doc = serde_json::json!({ "config": cfg, "rows": table, "shutdown": exits });
+        if let Err(e) = std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap_or_default()) {
+            eprintln!("chaos: cannot write {}: {e}", path.display());
+        }
+    }
+    let failed = table.iter().any(|r| r.lost > 0 || r.reordered > 0)
+        || exits.iter().any(|e| !e.within_grace());
+    std::process::exit(i32::from(failed));
+}
+
+async fn wait_ready(admin: &str) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        if matches!(kafkadeps_tests::http_get(admin, "/readyz"), Ok((200, _))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("sidecar at {admin} not ready");
+}
