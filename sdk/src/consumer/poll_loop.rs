@@ -706,7 +706,9 @@ pub(crate) fn run(
 /// A rebalance under way (a member joining or leaving at the same moment) refuses commits of
 /// the old generation until this member has rejoined, and rejoining takes polls: so the consumer
 /// is polled between attempts (its partitions are paused; what a poll returns is not processed,
-/// and a partition revoked meanwhile is committed by the revoke, with the new generation).
+/// and a partition revoked meanwhile is committed by the revoke, with the new generation). Other
+/// failures are not retried: with the coordinator unreachable, a synchronous commit can block
+/// for most of the grace, and a cluster that went away does not come back within it.
 fn commit_before_leaving(
     consumer: &BaseConsumer<RuntimeContext>,
     counters: &Counters,
@@ -717,19 +719,9 @@ fn commit_before_leaving(
             Some(state) => state.commit(consumer, CommitMode::Sync, None, counters),
             None => Ok(()),
         };
-        match result {
+        match &result {
             Ok(()) => return,
-            Err(e) if retriable_commit_error(&e) || rebalancing(&e) => {
-                if Instant::now() >= deadline {
-                    tracing::warn!(
-                        error = %e,
-                        "The last commit did not succeed within the shutdown grace; records processed since the previous commit are redelivered."
-                    );
-                    return;
-                }
-                // The state lock is not held: a rebalance inside poll takes it.
-                let _ = consumer.poll(Duration::from_millis(100));
-            }
+            Err(e) if rebalancing(e) => {}
             Err(e) => {
                 tracing::warn!(
                     error = %e,
@@ -738,6 +730,17 @@ fn commit_before_leaving(
                 return;
             }
         }
+        if Instant::now() >= deadline {
+            if let Err(e) = result {
+                tracing::warn!(
+                    error = %e,
+                    "The last commit did not succeed within the shutdown grace; records processed since the previous commit are redelivered."
+                );
+            }
+            return;
+        }
+        // The state lock is not held: a rebalance inside poll takes it.
+        let _ = consumer.poll(Duration::from_millis(100));
     }
 }
 
