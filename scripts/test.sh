@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 
 # prometheus: a real Prometheus server scrapes a service in the observability tests.
 ensure_debian_packages prometheus
+# openssl: the secure cluster's CA and certificates.
+ensure_debian_packages openssl
 ensure_rust
 ensure_python_venv
 # helm (built from its Go module) and Strimzi's KafkaTopic schema (npm) for the chart tests.
@@ -21,9 +23,11 @@ ensure_node_packages
 scripts/kube.sh build >/dev/null
 
 started_kafka=0
+started_secure=0
 cleanup() {
   local rc=$?
   if [ "$started_kafka" = 1 ]; then scripts/kafka.sh down --brokers 3 || true; fi
+  if [ "$started_secure" = 1 ]; then scripts/kafka.sh down --secure || true; fi
   exit $rc
 }
 trap cleanup EXIT INT TERM
@@ -47,13 +51,19 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   step "starting the local 3-broker Apache Kafka cluster"
   # Stop at the end only what this run started (a cluster left running by hand stays up).
-  running=$(scripts/kafka.sh status 2>/dev/null | grep -c "running (pid" || true)
+  running=$(scripts/kafka.sh status 2>/dev/null | sed -n '/^3-broker cluster/,/brokers reported/p' \
+    | grep -c "running (pid" || true)
   [ "$running" -ge 3 ] || started_kafka=1
   export KAFKA_BOOTSTRAP_SERVERS
   KAFKA_BOOTSTRAP_SERVERS=$(scripts/kafka.sh up --brokers 3)
   # Broker faults are injected only into the cluster this checkout runs.
   export KAFKADEPS_TEST_FAULTS=1
 fi
+
+# The secured broker (TLS, SASL, mTLS, an authorizer) of the security tests, next to it.
+step "starting the local secure Apache Kafka broker"
+scripts/kafka.sh status 2>/dev/null | grep -q "^1-broker secure cluster" || started_secure=1
+scripts/kafka.sh up --secure
 
 step "cargo test (against $KAFKA_BOOTSTRAP_SERVERS)"
 cargo build --workspace --bins --locked --quiet
