@@ -13,6 +13,7 @@ mod event;
 mod kafka;
 pub mod producer;
 mod record;
+mod refusal;
 pub mod telemetry;
 pub mod topics;
 
@@ -26,3 +27,4 @@ pub use kafka::{Kafka, StartError};
 pub use kafkadeps_macros::Event;
 pub use producer::{Delivery, ProduceError, Producer};
 pub use record::{OutgoingRecord, Record};
+pub use refusal::Refusal;

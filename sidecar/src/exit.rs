@@ -11,5 +11,8 @@ pub const CHANGES_PENDING: u8 = 2;
 pub const DRIFT_OR_CONFLICT: u8 = 65;
 /// `EX_UNAVAILABLE`: the cluster stayed unavailable until the timeout.
 pub const UNAVAILABLE: u8 = 69;
+/// `EX_NOPERM`: the cluster refused the credentials or the TLS settings (the message names the
+/// variable to fix).
+pub const REFUSED: u8 = 77;
 /// `EX_SOFTWARE`: an internal error.
 pub const SOFTWARE: u8 = 70;

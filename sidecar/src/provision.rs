@@ -36,6 +36,7 @@ fn failure(e: &ProvisionError) -> u8 {
     eprintln!("error: {e}");
     match e {
         ProvisionError::Unavailable(_) | ProvisionError::NoLeader(_) => exit::UNAVAILABLE,
+        ProvisionError::Refused(_) => exit::REFUSED,
         // A declaration the cluster shows to be invalid: as if the validation had refused it.
         ProvisionError::WeakReplicas { .. } => exit::INVALID_DECLARATIONS,
         _ => exit::DRIFT_OR_CONFLICT,

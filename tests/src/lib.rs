@@ -8,6 +8,7 @@
 pub mod containers;
 pub mod kube;
 pub mod schema_registry;
+pub mod secure;
 pub mod sidecar;
 
 use std::future::Future;

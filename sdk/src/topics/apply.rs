@@ -2,7 +2,7 @@
 //! for leaders. Safe when many replicas of a service run it at once.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::admin::{
@@ -17,11 +17,14 @@ use super::live::{Admin, ClusterState, describe};
 use super::plan::{Change, Plan, plan};
 use crate::config::{Settings, TopicPolicy};
 use crate::connection::{Role, client_config};
+use crate::refusal::Probe;
 
 /// Per-request timeout of admin calls; the overall deadline is the caller's.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often to re-plan when other instances race us.
 const MAX_ROUNDS: usize = 5;
+/// How often the probe is asked whether the cluster refused the connection.
+const REFUSAL_CHECK: Duration = Duration::from_millis(100);
 /// How often a missing dependency is looked for again under `verify`.
 const DEPENDENCY_POLL: Duration = Duration::from_secs(1);
 
@@ -54,6 +57,9 @@ pub struct EnsureReport {
 #[derive(Clone)]
 pub struct Provisioner {
     admin: Admin,
+    /// Started once a describe failed (see [`Probe`]): in the common case no second client
+    /// connects at the same moment as the admin client.
+    probe: Arc<Mutex<Option<Arc<Probe>>>>,
     settings: Arc<Settings>,
 }
 
@@ -73,8 +79,36 @@ impl Provisioner {
             .map_err(ProvisionError::unavailable)?;
         Ok(Self {
             admin: Arc::new(admin),
+            probe: Arc::default(),
             settings,
         })
+    }
+
+    /// The probe, started on first use (it shows what the cluster refused: the admin client's
+    /// own errors are never served); `None` if it cannot be created.
+    fn probe(&self) -> Option<Arc<Probe>> {
+        let mut probe = self.probe.lock().unwrap_or_else(|p| p.into_inner());
+        if probe.is_none() {
+            match Probe::start(&client_config(&self.settings, Role::Admin, &[])) {
+                Ok(started) => *probe = Some(Arc::new(started)),
+                Err(e) => tracing::debug!(error = %e, "No probe client."),
+            }
+        }
+        probe.clone()
+    }
+
+    /// Resolves once the cluster refused this client's credentials or TLS settings (never,
+    /// while no probe runs).
+    async fn refused(probe: Option<Arc<Probe>>) -> crate::Refusal {
+        let Some(probe) = probe else {
+            return std::future::pending().await;
+        };
+        loop {
+            if let Some(refusal) = probe.refusal() {
+                return refusal;
+            }
+            tokio::time::sleep(REFUSAL_CHECK).await;
+        }
     }
 
     fn names(&self) -> Vec<String> {
@@ -89,19 +123,30 @@ impl Provisioner {
     async fn describe_until(&self, deadline: Instant) -> Result<ClusterState, ProvisionError> {
         let names = self.names();
         let mut backoff = Duration::from_millis(200);
+        // Short at first (a refusal is known within a second, and the blocking call it ends
+        // keeps running), then up to the request timeout for a slow cluster.
+        let mut attempt_timeout = Duration::from_secs(1);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match describe(
+            let described = describe(
                 &self.admin,
                 &names,
-                left.clamp(Duration::from_secs(1), REQUEST_TIMEOUT),
-            )
-            .await
-            {
+                left.clamp(Duration::from_secs(1), attempt_timeout),
+            );
+            // A refused password or certificate does not get better by retrying: fail at once.
+            let probe = self.probe.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let result = tokio::select! {
+                described = described => described,
+                refusal = Self::refused(probe) => Err(ProvisionError::Refused(refusal)),
+            };
+            match result {
                 Err(e) if e.is_retriable() && Instant::now() + backoff < deadline => {
                     tracing::warn!(error = %e, "Kafka cluster not reachable yet; retrying.");
+                    // From now on, a refusal ends the wait.
+                    let _ = self.probe();
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    attempt_timeout = (attempt_timeout * 2).min(REQUEST_TIMEOUT);
                 }
                 other => return other,
             }

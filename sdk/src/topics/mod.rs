@@ -23,6 +23,9 @@ pub enum ProvisionError {
     /// The cluster could not be reached or did not answer in time.
     #[error("Kafka cluster unavailable: {0}")]
     Unavailable(String),
+    /// The cluster refused this client's credentials or TLS settings.
+    #[error(transparent)]
+    Refused(#[from] crate::Refusal),
     /// A topic asks for more replicas than there are brokers.
     #[error(
         "topic `{topic}` declares {replicas} replicas but the cluster has {brokers} broker(s); lower replicas, or set KAFKA_TOPIC_REPLICAS=clamp for development"
