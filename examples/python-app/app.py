@@ -130,19 +130,7 @@ def receive(port, journal, faults, delay, forward=None):
 
         def do_POST(self):
             with lock:
-                # Once stopping, a push (e.g. on a kept-alive connection) is refused rather than
-                # processed by a thread the exit may kill before it answers: the sidecar retries
-                # it (or the next owner gets it) and nothing is processed twice.
-                stopping = STOP.is_set()
-                if not stopping:
-                    unanswered[0] += 1
-            if stopping:
-                self.close_connection = True
-                self.send_response(503)
-                self.send_header("content-length", "0")
-                self.send_header("connection", "close")
-                self.end_headers()
-                return
+                unanswered[0] += 1
             try:
                 self.push()
             finally:
@@ -200,7 +188,7 @@ def receive(port, journal, faults, delay, forward=None):
     print(json.dumps({"listening": port}), flush=True)
     server.serve_forever()
     # SIGTERM: answer the pushes being handled before exiting, so a record the app processed is
-    # not left for the sidecar to deliver again; pushes arriving from now on get a 503.
+    # not left for the sidecar to deliver again. (Idle keep-alive connections are not waited for.)
     deadline = time.time() + 30
     while time.time() < deadline:
         with lock:
