@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use kafkadeps::config::vars::sidecar::TOKEN_FILE;
+
 use crate::exit;
 
 /// Where a server of `serve` is reachable from inside the pod: the address in `variable` (or
@@ -34,12 +36,18 @@ pub(crate) async fn drain(timeout: Duration) -> u8 {
         Err(code) => return code,
     };
     let deadline = Instant::now() + timeout;
-    match client
+    let mut request = client
         .post(format!("http://{address}/v1/shutdown"))
-        .timeout(timeout)
-        .send()
-        .await
+        .timeout(timeout);
+    // The data API wants the bearer token when it has one.
+    if let Some(token) = std::env::var_os(TOKEN_FILE)
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
     {
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
         Ok(r) if r.status().is_success() => {}
         Ok(r) => {
             eprintln!(

@@ -99,6 +99,13 @@ impl Sidecar {
         tokio::process::Command::new(sidecar_bin())
             .args(["drain", "--timeout", "60s"])
             .env("KAFKA_SIDECAR_LISTEN", &self.data)
+            // The hook reads the same token file as the sidecar, as in a pod.
+            .envs(
+                self.env
+                    .iter()
+                    .filter(|(k, _)| k == "KAFKA_SIDECAR_TOKEN_FILE")
+                    .map(|(k, v)| (k, v)),
+            )
             .status()
             .await
             .expect("run drain")

@@ -74,6 +74,8 @@ pub const HOSTNAME: &str = "HOSTNAME";
 pub mod sidecar {
     /// Data API address; loopback by default so only the pod reaches it.
     pub const LISTEN: &str = "KAFKA_SIDECAR_LISTEN";
+    /// File holding the bearer token the data API requires (needed off loopback).
+    pub const TOKEN_FILE: &str = "KAFKA_SIDECAR_TOKEN_FILE";
     /// Base URL records are pushed to (`{url}/{topic}`); pull mode when unset.
     pub const DELIVER_URL: &str = "KAFKA_SIDECAR_DELIVER_URL";
     /// Pushes in flight at once, across partitions.
@@ -98,6 +100,7 @@ pub mod sidecar {
     /// Every sidecar variable.
     pub const ALL: &[&str] = &[
         LISTEN,
+        TOKEN_FILE,
         DELIVER_URL,
         MAX_INFLIGHT,
         MAX_BODY_BYTES,

@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 // The variables are part of the SDK's registry of the contract (one place for every name).
+use kafkadeps::config::Secret;
 pub(crate) use kafkadeps::config::vars::sidecar::{
     DELIVER_ATTEMPTS, DELIVER_TIMEOUT, DELIVER_URL, IDEMPOTENCY_MAX_KEYS, IDEMPOTENCY_WINDOW,
-    LISTEN, MAX_BODY_BYTES, MAX_INFLIGHT, PULL_LEASE, SHUTDOWN_GRACE,
+    LISTEN, MAX_BODY_BYTES, MAX_INFLIGHT, PULL_LEASE, SHUTDOWN_GRACE, TOKEN_FILE,
 };
 
 /// How long the whole drain may take unless `KAFKA_SIDECAR_SHUTDOWN_GRACE` says otherwise.
@@ -17,6 +18,8 @@ pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 #[derive(Debug, Clone)]
 pub(crate) struct SidecarOptions {
     pub(crate) listen: SocketAddr,
+    /// The bearer token every data API request must carry (`KAFKA_SIDECAR_TOKEN_FILE`).
+    pub(crate) token: Option<Secret>,
     pub(crate) deliver_url: Option<reqwest::Url>,
     pub(crate) max_inflight: usize,
     pub(crate) max_body_bytes: usize,
@@ -32,6 +35,7 @@ impl Default for SidecarOptions {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 4195)),
+            token: None,
             deliver_url: None,
             max_inflight: 16,
             max_body_bytes: 4 * 1024 * 1024,
@@ -68,6 +72,10 @@ impl SidecarOptions {
             o.listen = v
                 .parse()
                 .map_err(|_| format!("`{v}` is not an address like 127.0.0.1:4195"))?;
+            Ok(())
+        });
+        read(TOKEN_FILE, &mut |v| {
+            o.token = Some(read_token(v)?);
             Ok(())
         });
         read(DELIVER_URL, &mut |v| {
@@ -107,12 +115,32 @@ impl SidecarOptions {
             o.idempotency_max_keys = positive(v)?;
             Ok(())
         });
+        // Off loopback, anyone who reaches the port could produce and consume as this service.
+        if !o.listen.ip().is_loopback() && o.token.is_none() && lookup(TOKEN_FILE).is_none() {
+            errors.push(format!(
+                "{LISTEN}: `{}` is not a loopback address, so other pods and hosts can reach the data API; set {TOKEN_FILE} to a file holding a bearer token every request must carry, or listen on 127.0.0.1",
+                o.listen
+            ));
+        }
         if errors.is_empty() {
             Ok(o)
         } else {
             Err(errors)
         }
     }
+}
+
+/// The token in the file `path` (surrounding whitespace removed; empty is an error).
+fn read_token(path: &str) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("`{path}` is empty"));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("the token in `{path}` contains whitespace"));
+    }
+    Ok(Secret::new(token))
 }
 
 fn positive(v: &str) -> Result<usize, String> {
@@ -162,10 +190,18 @@ mod tests {
         assert_eq!(o.idempotency_window, Duration::from_secs(600));
     }
 
+    fn token_file(name: &str, content: &str) -> String {
+        let path = std::env::temp_dir().join(format!("kd-token-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    }
+
     #[test]
     fn reads_every_variable() {
+        let token = token_file("every", "s3cr3t-token\n");
         let o = parse(&[
             (LISTEN, "0.0.0.0:9000"),
+            (TOKEN_FILE, &token),
             (DELIVER_URL, "http://127.0.0.1:8080/kafka"),
             (MAX_INFLIGHT, "4"),
             (MAX_BODY_BYTES, "1024"),
@@ -178,6 +214,11 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(o.listen.port(), 9000);
+        assert_eq!(o.token.as_ref().map(Secret::expose), Some("s3cr3t-token"));
+        assert!(
+            !format!("{o:?}").contains("s3cr3t"),
+            "the token is redacted"
+        );
         assert_eq!(
             o.deliver_url.unwrap().as_str(),
             "http://127.0.0.1:8080/kafka"
@@ -191,6 +232,18 @@ mod tests {
         assert_eq!(o.pull_lease, Duration::from_secs(3));
         assert_eq!(o.idempotency_window, Duration::from_secs(60));
         assert_eq!(o.idempotency_max_keys, 10);
+    }
+
+    #[test]
+    fn off_loopback_the_data_api_needs_a_token() {
+        let errors = parse(&[(LISTEN, "0.0.0.0:4195")]).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains(TOKEN_FILE), "{errors:?}");
+        assert!(parse(&[(LISTEN, "[::1]:4195")]).is_ok(), "IPv6 loopback");
+        let empty = token_file("empty", " \n");
+        let errors = parse(&[(LISTEN, "0.0.0.0:4195"), (TOKEN_FILE, &empty)]).unwrap_err();
+        assert_eq!(errors.len(), 1, "only the empty file: {errors:?}");
+        assert!(errors[0].contains("is empty"), "{errors:?}");
     }
 
     #[test]

@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, OriginalUri, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, OriginalUri, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -30,7 +31,41 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            authorize,
+        ))
         .with_state(state)
+}
+
+/// With `KAFKA_SIDECAR_TOKEN_FILE`, every request must carry `Authorization: Bearer <token>`;
+/// others get a 401 problem.
+async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.options.token else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(p) if same_secret(p.as_bytes(), token.expose().as_bytes()) => next.run(request).await,
+        Some(_) => {
+            Problem::unauthorized("the bearer token is not the one in KAFKA_SIDECAR_TOKEN_FILE")
+                .into_response()
+        }
+        None => Problem::unauthorized(
+            "this sidecar requires `Authorization: Bearer <token>` (KAFKA_SIDECAR_TOKEN_FILE)",
+        )
+        .into_response(),
+    }
+}
+
+/// Compares in time independent of where the inputs differ (no timing hints to a guesser).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn openapi() -> Response {
