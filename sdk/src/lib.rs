@@ -4,6 +4,7 @@
 //! variables, pod annotations or a Helm include); kafkadeps makes sure those topics exist with
 //! the declared settings and hands out durable producers and consumers.
 
+pub mod access;
 pub mod admin_server;
 pub mod codec;
 pub mod config;

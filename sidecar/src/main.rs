@@ -2,9 +2,10 @@
 //!
 //! Subcommands: `serve` (the local HTTP API, `docs/sidecar.md`), `drain` / `wait` (its lifecycle hooks),
 //! `inject` (the admission webhook, `docs/injection.md`), `plan` (show what `ensure`
-//! would do), `ensure` (make the cluster match the declarations; the init-container mode). Exit
-//! codes are documented in `docs/declarations.md`.
+//! would do), `ensure` (make the cluster match the declarations; the init-container mode), `acls`
+//! (the ACLs the declarations need). Exit codes are documented in `docs/declarations.md`.
 
+mod acls;
 mod exit;
 mod hooks;
 #[cfg(feature = "inject")]
@@ -74,6 +75,18 @@ enum Command {
         #[arg(long)]
         exit_code: bool,
     },
+    /// Print the ACLs the declarations need under KAFKA_TOPIC_POLICY, and nothing more.
+    Acls {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: acls::AclOutput,
+        /// The service's principal (default `User:<KAFKA_SASL_USERNAME or KAFKA_APP>`).
+        #[arg(long)]
+        principal: Option<String>,
+        /// The service runs exactly-once transforms: add its transactional ids (`<app>-*`).
+        #[arg(long)]
+        transactional: bool,
+    },
     /// Make the cluster match the declarations under KAFKA_TOPIC_POLICY, wait for leaders.
     Ensure {
         /// How long to keep trying while the cluster is unavailable.
@@ -123,6 +136,11 @@ fn main() -> ExitCode {
                 exit_code,
             } => provision::plan(output, timeout, exit_code).await,
             Command::Ensure { timeout, output } => provision::ensure(output, timeout).await,
+            Command::Acls {
+                output,
+                principal,
+                transactional,
+            } => acls::run(output, principal, transactional),
         }
     });
     ExitCode::from(code)

@@ -231,3 +231,165 @@ fn plan_output_holds_no_secret() {
         );
     }
 }
+
+/// The `kafka-acls` argument lines `kafkadeps-sidecar acls` derives for `env` and `principal`.
+fn derived_acls(env: &[(String, String)], principal: &str) -> Vec<Vec<String>> {
+    let (code, out, _) = sidecar_cli(
+        &["acls", "--output", "kafka-acls", "--principal", principal],
+        env,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    out.lines()
+        .filter(|l| l.starts_with("--add"))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+/// Grants exactly what `acls` derives, as a platform pipeline would.
+fn grant(env: &[(String, String)], principal: &str) -> Vec<Vec<String>> {
+    let lines = derived_acls(env, principal);
+    let cluster = SecureCluster::get();
+    for args in &lines {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cluster.acls(&args);
+    }
+    lines
+}
+
+/// A pull consumer of `topic` in `group` through a ready sidecar: pulls `n` records, commits them
+/// and dead-letters the first (a DLQ write).
+async fn pull_and_dead_letter(sidecar: &Sidecar, topic: &str, group: &str, n: usize) {
+    let pull = Puller::new(sidecar, group);
+    let mut seen = 0;
+    let mut dead_lettered = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen < n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} records pulled, {seen} so far"
+        );
+        let polled = pull.poll(n, 5_000).await;
+        if polled.records.is_empty() {
+            continue;
+        }
+        let mut positions = polled.positions();
+        if !dead_lettered {
+            let (p, o) = positions.remove(0);
+            let (status, body) = pull
+                .nack(polled.lease(), &[(topic, p, o)], "dead_letter", "test")
+                .await;
+            assert_eq!(status, 200, "nack: {body}");
+            dead_lettered = true;
+            seen += 1;
+        }
+        if !positions.is_empty() {
+            let next: Vec<(&str, i32, i64)> =
+                positions.iter().map(|(p, o)| (topic, *p, o + 1)).collect();
+            let (status, body) = pull.commit(polled.lease(), &next).await;
+            assert_eq!(status, 200, "commit: {body}");
+            seen += positions.len();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_with_exactly_the_derived_acls_runs_its_workload() {
+    let c = SecureCluster::get();
+    // Names outside the prefixes the mechanism tests grant alice.
+    let (topic, group) = (unique("kd-lp"), unique("kd-lp-g"));
+    let mut env = c.sasl_env("alice", "SCRAM-SHA-512");
+    env.extend([
+        ("KAFKA_APP".to_owned(), "kd-lp-app".to_owned()),
+        ("KAFKA_PRODUCES".to_owned(), single_broker(&topic)),
+        ("KAFKA_CONSUMES".to_owned(), topic.clone()),
+        ("KAFKA_GROUP_ID".to_owned(), group.clone()),
+        ("KAFKA_DURABILITY".to_owned(), "relaxed".to_owned()),
+        ("KAFKA_TOPIC_REPLICAS".to_owned(), "clamp".to_owned()),
+    ]);
+    let granted = grant(&env, "User:alice");
+    assert!(
+        granted.iter().any(|a| a.contains(&"--group".to_owned())),
+        "{granted:?}"
+    );
+
+    // ensure creates the topic and its dead-letter topic, the sidecar produces, pulls, commits,
+    // dead-letters, samples lag and reports ready: all on exactly those ACLs.
+    let (code, out, _) = sidecar_cli(&["ensure", "--timeout", "60s"], &env);
+    assert_eq!(code, Some(0), "ensure with the derived ACLs: {out}");
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dir = scratch("secure-lp");
+    let sidecar = Sidecar::start(&dir, &pairs);
+    sidecar.ready().await;
+    let records: Vec<_> = (0..10)
+        .map(|i| serde_json::json!({"key": format!("k-{i}"), "value": i}))
+        .collect();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/topics/{topic}/records", sidecar.url()))
+        .json(&serde_json::json!({ "records": records }))
+        .send()
+        .await
+        .expect("produce");
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    pull_and_dead_letter(&sidecar, &topic, &group, 10).await;
+    let log = sidecar.log_text();
+    assert!(
+        !log.contains("uthorization"),
+        "no authorization failure on the derived ACLs: {log}"
+    );
+
+    // A consume-only service under `verify` has no Create or Alter rights and still runs.
+    let reader_group = unique("kd-lp-r");
+    let mut reader = c.sasl_env("bob", "SCRAM-SHA-256");
+    reader.extend([
+        ("KAFKA_APP".to_owned(), "kd-lp-reader".to_owned()),
+        ("KAFKA_CONSUMES".to_owned(), topic.clone()),
+        ("KAFKA_GROUP_ID".to_owned(), reader_group.clone()),
+        ("KAFKA_TOPIC_POLICY".to_owned(), "verify".to_owned()),
+        ("KAFKA_DURABILITY".to_owned(), "relaxed".to_owned()),
+        ("KAFKA_TOPIC_REPLICAS".to_owned(), "clamp".to_owned()),
+    ]);
+    let granted = grant(&reader, "User:bob");
+    let flat: Vec<String> = granted.concat();
+    for op in ["Create", "Alter", "AlterConfigs", "Write"] {
+        // The reader's own dead-letter topic is the only thing it writes.
+        let writes_only_its_dlq = op == "Write"
+            && granted
+                .iter()
+                .filter(|a| a.contains(&"Write".to_owned()))
+                .all(|a| a.iter().any(|x| x.ends_with(".dlq")));
+        assert!(
+            !flat.contains(&op.to_owned()) || writes_only_its_dlq,
+            "a consume-only service under verify gets no {op}: {granted:?}"
+        );
+    }
+    let dlq = format!("{topic}.dlq");
+    let pairs: Vec<(&str, &str)> = reader
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let reader_sidecar = Sidecar::start(&dir, &pairs);
+    reader_sidecar.ready().await;
+    let polled = Puller::new(&reader_sidecar, &reader_group)
+        .poll(5, 10_000)
+        .await;
+    assert!(!polled.records.is_empty(), "the reader reads: {dlq}");
+    drop((sidecar, reader_sidecar));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_the_acls_ensure_fails_with_the_authorization_error_not_a_hang() {
+    let c = SecureCluster::get();
+    let mut env = c.sasl_env("alice", "SCRAM-SHA-512");
+    env.push(("KAFKA_PRODUCES".into(), single_broker(&unique("kd-noacl"))));
+    env.push(("KAFKA_DURABILITY".into(), "relaxed".into()));
+    let (code, out, took) = sidecar_cli(&["ensure", "--timeout", "60s"], &env);
+    assert_eq!(code, Some(65), "the cluster refused the change: {out}");
+    assert!(out.contains("TopicAuthorizationFailed"), "{out}");
+    assert!(took < Duration::from_secs(30), "not a retry loop: {took:?}");
+}
