@@ -240,6 +240,81 @@ fn the_api_server_stores_pods_mutated_or_denied_by_the_webhook() {
         "true"
     );
 
+    // Credentials: the Secrets (Strimzi's layout) are mounted read-only into the sidecar and
+    // its file variables point at them; no secret value is in the pod.
+    api.create(
+        "/api/v1/namespaces/shop/secrets",
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "orders"},
+                "stringData": {"password": "s3cret-scram-password"}}),
+    );
+    let mut secured = declarations();
+    secured["kafkadeps.io/sasl-mechanism"] = json!("SCRAM-SHA-512");
+    secured["kafkadeps.io/sasl-username"] = json!("orders");
+    secured["kafkadeps.io/user-secret"] = json!("orders");
+    secured["kafkadeps.io/ca-secret"] = json!("prod-kafka-cluster-ca-cert");
+    let with_credentials = api.create(
+        "/api/v1/namespaces/shop/pods",
+        &pod("secured", secured, false),
+    );
+    let spec = &with_credentials["spec"];
+    let volumes: Vec<(String, String)> = spec["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter_map(|v| {
+            Some((
+                v["name"].as_str()?.to_owned(),
+                v["secret"]["secretName"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    assert!(
+        volumes.contains(&("kafkadeps-user".into(), "orders".into()))
+            && volumes.contains(&("kafkadeps-ca".into(), "prod-kafka-cluster-ca-cert".into())),
+        "{volumes:?}"
+    );
+    let sidecar = &spec["initContainers"][0];
+    let mounts = sidecar["volumeMounts"].as_array().expect("mounts");
+    assert!(
+        mounts.iter().all(|m| m["readOnly"] == true) && mounts.len() == 2,
+        "{mounts:?}"
+    );
+    let value = |name: &str| {
+        sidecar["env"]
+            .as_array()
+            .and_then(|env| env.iter().find(|e| e["name"] == name))
+            .map(|e| e["value"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(
+        value("KAFKA_SASL_PASSWORD_FILE").as_deref(),
+        Some("/var/run/kafkadeps/user/password")
+    );
+    assert_eq!(
+        value("KAFKA_SSL_CA_LOCATION").as_deref(),
+        Some("/var/run/kafkadeps/ca/ca.crt")
+    );
+    assert_eq!(
+        value("KAFKA_SECURITY_PROTOCOL").as_deref(),
+        Some("sasl_ssl")
+    );
+    assert!(value("KAFKA_SASL_PASSWORD").is_none());
+    assert!(
+        !with_credentials
+            .to_string()
+            .contains("s3cret-scram-password"),
+        "no secret value in the pod"
+    );
+    // The app containers get none of it.
+    for c in spec["containers"].as_array().expect("containers") {
+        let mounted = c["volumeMounts"].as_array().cloned().unwrap_or_default();
+        assert!(
+            mounted
+                .iter()
+                .all(|m| !m["name"].as_str().unwrap_or("").starts_with("kafkadeps")),
+            "{mounted:?}"
+        );
+    }
+
     // Opted out, or in a namespace without the label: stored as sent.
     let out = api.create(
         "/api/v1/namespaces/shop/pods",

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use kafkadeps::Settings;
 
+use super::credentials::{self, SecretMount};
 use super::settings::InjectorSettings;
 
 /// The annotation prefix.
@@ -45,6 +46,8 @@ fn known() -> impl Iterator<Item = &'static str> {
     ]
     .into_iter()
     .chain(TO_ENV.iter().map(|(a, _)| *a))
+    .chain(credentials::TO_ENV.iter().map(|(a, _)| *a))
+    .chain([credentials::USER_SECRET, credentials::CA_SECRET])
 }
 
 /// What the pod asks for.
@@ -67,6 +70,8 @@ pub(crate) struct Declared {
     pub(crate) native: bool,
     /// How long the sidecar's drain may take (`KAFKA_SIDECAR_SHUTDOWN_GRACE`).
     pub(crate) drain: std::time::Duration,
+    /// Secrets mounted read-only into the sidecar (credentials, the cluster CA).
+    pub(crate) secrets: Vec<SecretMount>,
     /// Warnings for the API client (unknown annotations, the SDK's declaration warnings).
     pub(crate) warnings: Vec<String>,
 }
@@ -107,6 +112,12 @@ pub(crate) fn decide(
             ),
         }
     }
+    let secrets = credentials::apply(
+        annotations,
+        defaults.ca_secret.as_deref(),
+        &mut env,
+        &mut problems,
+    );
     if let Some(app) = labels
         .get("app.kubernetes.io/name")
         .or_else(|| labels.get("app"))
@@ -180,7 +191,7 @@ pub(crate) fn decide(
         .to_owned();
     if problems.is_empty() {
         // One parser: the SDK reads the same variables the sidecar will.
-        match Settings::from_vars(env.iter().cloned()) {
+        match Settings::from_vars(credentials::for_validation(&env)) {
             Ok(settings) => warnings.extend(settings.warnings),
             Err(e) => problems.push(e.to_string()),
         }
@@ -195,6 +206,7 @@ pub(crate) fn decide(
         memory,
         native,
         drain,
+        secrets,
         warnings,
     })))
 }

@@ -4,6 +4,7 @@
 //! AdmissionReview `admission.k8s.io/v1`; `/livez`, `/readyz`, `/metrics`.
 
 mod annotations;
+mod credentials;
 #[cfg(test)]
 mod fixtures;
 mod patch;

@@ -6,6 +6,7 @@ use json_patch::{AddOperation, PatchOperation};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, ExecAction, HTTPGetAction, Lifecycle,
     LifecycleHandler, Pod, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -107,6 +108,21 @@ pub(crate) fn patch(pod: &Pod, declared: &Declared) -> Vec<PatchOperation> {
             ));
         }
     }
+    // The Secrets the sidecar mounts, as pod volumes (read-only files).
+    if !declared.secrets.is_empty() {
+        let volumes: Vec<Value> = declared
+            .secrets
+            .iter()
+            .map(|s| json!({"name": s.volume, "secret": {"secretName": s.secret, "defaultMode": 0o444}}))
+            .collect();
+        if spec.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
+            for v in volumes {
+                ops.push(add(pointer(&["spec", "volumes", "-"]), v));
+            }
+        } else {
+            ops.push(add(pointer(&["spec", "volumes"]), Value::Array(volumes)));
+        }
+    }
     // The pod's grace covers the app's own shutdown, then the sidecar's drain.
     if spec.termination_grace_period_seconds.is_none() {
         ops.push(add(
@@ -205,6 +221,17 @@ pub(crate) fn sidecar(d: &Declared) -> Container {
             post_start: Some(exec(&["kafkadeps-sidecar", "wait", "--timeout", "300s"])),
             ..Lifecycle::default()
         }),
+        volume_mounts: (!d.secrets.is_empty()).then(|| {
+            d.secrets
+                .iter()
+                .map(|s| VolumeMount {
+                    name: s.volume.to_owned(),
+                    mount_path: s.path.to_owned(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                })
+                .collect()
+        }),
         resources: Some(ResourceRequirements {
             requests: Some(
                 [
@@ -250,6 +277,7 @@ mod tests {
             memory: "64Mi".into(),
             native,
             drain: crate::serve::DEFAULT_SHUTDOWN_GRACE,
+            secrets: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -36,6 +36,10 @@ pub(crate) struct InjectArgs {
         default_value = "64Mi"
     )]
     pub(crate) sidecar_memory: String,
+    /// The cluster CA Secret (`ca.crt`) for pods without `kafkadeps.io/ca-secret`, e.g. Strimzi's
+    /// `<cluster>-cluster-ca-cert` (each namespace needs a copy).
+    #[arg(long, env = "KAFKADEPS_INJECTOR_CA_SECRET")]
+    pub(crate) ca_secret: Option<String>,
 }
 
 /// The image injected unless configured otherwise.
@@ -48,6 +52,7 @@ pub(crate) struct InjectorSettings {
     pub(crate) sidecar_image: String,
     pub(crate) sidecar_cpu: String,
     pub(crate) sidecar_memory: String,
+    pub(crate) ca_secret: Option<String>,
 }
 
 impl Default for InjectorSettings {
@@ -57,6 +62,7 @@ impl Default for InjectorSettings {
             sidecar_image: DEFAULT_IMAGE.to_owned(),
             sidecar_cpu: "50m".to_owned(),
             sidecar_memory: "64Mi".to_owned(),
+            ca_secret: None,
         }
     }
 }
@@ -68,6 +74,7 @@ impl From<&InjectArgs> for InjectorSettings {
             sidecar_image: a.sidecar_image.clone(),
             sidecar_cpu: a.sidecar_cpu.clone(),
             sidecar_memory: a.sidecar_memory.clone(),
+            ca_secret: a.ca_secret.clone().filter(|c| !c.trim().is_empty()),
         }
     }
 }
