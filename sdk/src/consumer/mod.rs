@@ -251,6 +251,7 @@ impl ConsumerBuilder {
             backlog: intake::Backlog::default(),
             component,
             stopping: AtomicBool::new(false),
+            unreachable: AtomicBool::new(false),
         };
         let mut config = client_config(&self.settings, Role::Consumer, DURABLE_CONSUMER);
         config.set("group.id", &self.settings.group_id);
@@ -311,7 +312,9 @@ impl ConsumerBuilder {
             };
             let result = tokio::select! {
                 r = &mut done_rx => r.unwrap_or(Err(ConsumeError::Crashed)),
-                () = tokio::time::sleep_until(started + grace) => {
+                // A little before the grace ends, so the process (started earlier, exiting
+                // after) is gone within it.
+                () = tokio::time::sleep_until(started + grace - exit_margin(grace)) => {
                     tracing::error!(
                         grace = ?grace,
                         "The consumer did not finish its drain within the grace (is the cluster reachable?): its uncommitted records are redelivered to the next owner."
@@ -329,4 +332,10 @@ impl ConsumerBuilder {
         };
         Ok((ConsumerStats(counters), running))
     }
+}
+
+/// What `run` keeps of the grace for the process around it to exit in: a twentieth, at most
+/// half a second.
+fn exit_margin(grace: Duration) -> Duration {
+    (grace / 20).min(Duration::from_millis(500))
 }

@@ -99,6 +99,10 @@ pub(crate) struct RuntimeContext {
     pub(crate) component: String,
     /// Shutdown has begun: a rebalance no longer makes the component ready.
     pub(crate) stopping: AtomicBool,
+    /// The last commit of the shutdown failed for another reason than a rebalance (the
+    /// coordinator is unreachable): the revoke of the final unsubscribe does not try again, as
+    /// a synchronous commit then blocks until the grace is over.
+    pub(crate) unreachable: AtomicBool,
 }
 
 impl ClientContext for RuntimeContext {
@@ -131,8 +135,18 @@ impl ConsumerContext for RuntimeContext {
                     }
                 }
                 if let Some(state) = lock(&self.state).as_mut() {
-                    let lost = consumer.assignment_lost();
-                    state.revoke(consumer, &tps, lost, &self.counters);
+                    let skip = if consumer.assignment_lost() {
+                        Some(
+                            "Assignment lost; not committing revoked partitions (another member owns them).",
+                        )
+                    } else if self.unreachable.load(AtomicOrdering::SeqCst) {
+                        Some(
+                            "The coordinator is unreachable (the last commit failed); not committing revoked partitions again.",
+                        )
+                    } else {
+                        None
+                    };
+                    state.revoke(consumer, &tps, skip, &self.counters);
                 }
             }
             Rebalance::Assign(tpl) => {
@@ -447,15 +461,13 @@ impl LoopState {
         &mut self,
         consumer: &BaseConsumer<C>,
         tps: &[Tp],
-        lost: bool,
+        skip_commit: Option<&str>,
         counters: &Counters,
     ) {
         let timeout = self.processing.options().revoke_timeout;
         self.stop_and_wait(tps, timeout);
-        if lost {
-            tracing::warn!(
-                "Assignment lost; not committing revoked partitions (another member owns them)."
-            );
+        if let Some(why) = skip_commit {
+            tracing::warn!("{why}");
         } else {
             let _ = self.commit(consumer, CommitMode::Sync, Some(tps), counters);
         }
@@ -723,6 +735,10 @@ fn commit_before_leaving(
             Ok(()) => return,
             Err(e) if rebalancing(e) => {}
             Err(e) => {
+                consumer
+                    .context()
+                    .unreachable
+                    .store(true, AtomicOrdering::SeqCst);
                 tracing::warn!(
                     error = %e,
                     "The last commit failed; records processed since the previous commit are redelivered."
