@@ -6,15 +6,23 @@
 //! ```sh
 //! scripts/kafka.sh up --brokers 3
 //! cargo build --release -p kafkadeps-benches --bin chaos --bin chaos-service -p kafkadeps-sidecar
-//! KAFKADEPS_SIDECAR_BIN=$(scripts/build-sidecar.sh) $CARGO_TARGET_DIR/release/chaos [--short] [--json FILE]
+//! KAFKADEPS_SIDECAR_BIN=$(scripts/build-sidecar.sh) $CARGO_TARGET_DIR/release/chaos [--short] [--json FILE] [--phases 0,4]
 //! ```
+//!
+//! `--short`: 60 records/s per path, 12 s phases, 2 kills (the test suite's run); otherwise
+//! 200/s, 40 s and 4. `--json FILE`: the configuration, one row per phase and path and the
+//! shutdown exits. `--phases`: run only these phases (indexes into the table, baseline is 0).
+//! The SDK service logs to `chaos-service.log` in the run's directory: `CHAOS_SERVICE_LOG` is its
+//! `RUST_LOG` (default `warn`), `CHAOS_SERVICE_DEBUG=broker,cgrp` librdkafka debug contexts for
+//! it. Exit codes: 0 all
+//! targets of correctness held, 1 a record was lost, a key was reordered or a process outlived
+//! its grace, 64 bad arguments.
 //!
 //! Paths: **sdk** — the harness's SDK producer → topic → `chaos-service` (the SDK consumer
 //! runtime, a process of its own) → output topic, read back; **push** — HTTP produce requests to a
 //! sidecar (with `Idempotency-Key`) → topic → pushed to the harness's HTTP app; **pull** — the
 //! same through a second sidecar, polled and committed under leases by the harness's pull app.
-//! Each record carries its id, key, per-key sequence number, send time and phase. Exit code 1 when
-//! a record was lost or a key's records were processed out of order.
+//! Each record carries its id, key, per-key sequence number, send time and phase.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -426,6 +434,9 @@ fn read_sdk_output(topic: String, ledger: Arc<Ledger>, running: Arc<AtomicBool>)
         .set("group.id", unique("chaos-reader"))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
+        // A position the restarted cluster no longer knows is read again from the start, not
+        // skipped to the end (what was read already is recognised by its offset).
+        .set("auto.offset.reset", "earliest")
         .create()
         .expect("reader");
     let mut tpl = TopicPartitionList::new();
@@ -433,8 +444,10 @@ fn read_sdk_output(topic: String, ledger: Arc<Ledger>, running: Arc<AtomicBool>)
         let _ = tpl.add_partition_offset(&topic, p, Offset::Beginning);
     }
     consumer.assign(&tpl).expect("assign");
+    let mut read = std::collections::HashSet::new();
     while running.load(Ordering::SeqCst) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
+            && read.insert((m.partition(), m.offset()))
             && let Some(payload) = m
                 .payload()
                 .and_then(|b| serde_json::from_slice::<Payload>(b).ok())
@@ -725,7 +738,12 @@ async fn cluster_goes_away(rig: &Arc<Rig>) -> Vec<Exit> {
         while brokers.iter().any(alive) && started.elapsed() < Duration::from_secs(60) {
             std::thread::sleep(Duration::from_millis(200));
         }
-        let _ = Command::new("kill").arg("-KILL").args(&brokers).status();
+        // Those that exited are gone already: no "No such process" noise.
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(&brokers)
+            .stderr(Stdio::null())
+            .status();
     })
     .await;
     let topics = [
