@@ -12,9 +12,9 @@ import kubernetes_validate
 import yaml
 
 KUBERNETES_VERSION = "1.34.0"
-# Custom resources: KafkaTopic is checked against Strimzi's schema by tests/node; cert-manager's
-# are not in the Kubernetes schemas.
-CUSTOM_KINDS = {"KafkaTopic", "Certificate", "Issuer"}
+# Custom resources: KafkaTopic and KafkaUser are checked against Strimzi's schema by tests/node;
+# cert-manager's are not in the Kubernetes schemas.
+CUSTOM_KINDS = {"KafkaTopic", "KafkaUser", "Certificate", "Issuer"}
 
 
 def load(path):

@@ -103,20 +103,18 @@ fn objects(yaml: &str) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).expect("objects JSON")
 }
 
-/// Validates KafkaTopic objects against Strimzi's schema; returns how many were valid.
-fn validate_kafka_topics(topics: &[&Value]) -> usize {
+/// Validates Strimzi objects (KafkaTopic, KafkaUser) against Strimzi's schemas; returns how many
+/// were valid.
+fn validate_strimzi(objects: &[&Value]) -> usize {
     use std::io::Write;
     let modules = PathBuf::from(
         std::env::var("KAFKADEPS_NODE_MODULES")
             .expect("KAFKADEPS_NODE_MODULES (scripts/test.sh installs tests/node)"),
     );
     let dir = modules.parent().expect("node package dir");
-    let script = dir.join("validate-kafkatopic.mjs");
-    std::fs::copy(
-        repo_root().join("tests/node/validate-kafkatopic.mjs"),
-        &script,
-    )
-    .expect("copy the validator next to its node_modules");
+    let script = dir.join("validate-strimzi.mjs");
+    std::fs::copy(repo_root().join("tests/node/validate-strimzi.mjs"), &script)
+        .expect("copy the validator next to its node_modules");
     let mut child = Command::new("node")
         .arg(&script)
         .stdin(Stdio::piped())
@@ -127,14 +125,11 @@ fn validate_kafka_topics(topics: &[&Value]) -> usize {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(serde_json::to_string(topics).expect("json").as_bytes())
+        .write_all(serde_json::to_string(objects).expect("json").as_bytes())
         .expect("write");
     let out = child.wait_with_output().expect("node output");
     let result: Value = serde_json::from_slice(&out.stdout).expect("validator JSON");
-    assert!(
-        out.status.success(),
-        "KafkaTopic invalid for Strimzi: {result}"
-    );
+    assert!(out.status.success(), "invalid for Strimzi: {result}");
     result["valid"].as_u64().expect("count") as usize
 }
 
@@ -216,7 +211,7 @@ fn the_example_renders_valid_manifests_with_every_values_file() {
         if values.iter().any(|v| v.contains("strimzi")) {
             // orders.v1, Orders_Legacy and payments.v1's dead-letter topic: payments.v1 is only
             // consumed, so it is its owner's resource.
-            assert_eq!(validate_kafka_topics(&topics), 3);
+            assert_eq!(validate_strimzi(&topics), 3);
         } else {
             assert!(topics.is_empty());
         }
@@ -377,6 +372,53 @@ fn rendered_env_is_parsed_by_the_sdk_into_the_model_the_values_describe() {
     assert_eq!(
         settings.topic("Orders_Legacy").expect("legacy").spec.config["cleanup.policy"],
         "compact,delete"
+    );
+
+    // The KafkaUser: valid for Strimzi, and its ACLs are exactly what `acls` derives.
+    let users = of_kind(&rendered, "KafkaUser");
+    assert_eq!(users.len(), 1);
+    assert_eq!(validate_strimzi(&users), 1);
+    let rendered_acls: std::collections::BTreeSet<(String, String, Vec<String>)> = users[0]["spec"]
+        ["authorization"]["acls"]
+        .as_array()
+        .expect("acls")
+        .iter()
+        .map(|a| {
+            (
+                a["resource"]["type"].as_str().unwrap_or("").to_owned(),
+                a["resource"]["name"]
+                    .as_str()
+                    .unwrap_or("kafka-cluster")
+                    .to_owned(),
+                a["operations"]
+                    .as_array()
+                    .expect("operations")
+                    .iter()
+                    .map(|o| o.as_str().unwrap_or("").to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    let derived: std::collections::BTreeSet<(String, String, Vec<String>)> =
+        kafkadeps::access::required_acls(&settings, kafkadeps::access::AclOptions::default())
+            .iter()
+            .map(|a| {
+                let kind = match a.resource {
+                    kafkadeps::access::ResourceKind::Cluster => "cluster",
+                    kafkadeps::access::ResourceKind::Group => "group",
+                    kafkadeps::access::ResourceKind::TransactionalId => "transactionalId",
+                    _ => "topic",
+                };
+                (
+                    kind.to_owned(),
+                    a.name.clone(),
+                    a.operations.iter().map(|o| o.as_str().to_owned()).collect(),
+                )
+            })
+            .collect();
+    assert_eq!(
+        rendered_acls, derived,
+        "the chart and the SDK derive the same ACLs"
     );
 }
 
