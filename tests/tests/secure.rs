@@ -105,37 +105,25 @@ async fn round_trip(principal: &str, env: Vec<(String, String)>, secrets: &[Stri
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
 
+/// [`round_trip`] as `user` over SASL_SSL with `mechanism`; the password must not leak.
+async fn sasl_round_trip(user: &str, mechanism: &str) {
+    let c = SecureCluster::get();
+    round_trip(user, c.sasl_env(user, mechanism), &[c.password(user)]).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn scram_sha_512_produces_and_consumes() {
-    let c = SecureCluster::get();
-    round_trip(
-        "alice",
-        c.sasl_env("alice", "SCRAM-SHA-512"),
-        &[c.password("alice")],
-    )
-    .await;
+    sasl_round_trip("alice", "SCRAM-SHA-512").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scram_sha_256_produces_and_consumes() {
-    let c = SecureCluster::get();
-    round_trip(
-        "bob",
-        c.sasl_env("bob", "SCRAM-SHA-256"),
-        &[c.password("bob")],
-    )
-    .await;
+    sasl_round_trip("bob", "SCRAM-SHA-256").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_over_tls_produces_and_consumes() {
-    let c = SecureCluster::get();
-    round_trip(
-        "alice",
-        c.sasl_env("alice", "PLAIN"),
-        &[c.password("alice")],
-    )
-    .await;
+    sasl_round_trip("alice", "PLAIN").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -367,7 +355,6 @@ async fn a_service_with_exactly_the_derived_acls_runs_its_workload() {
             "a consume-only service under verify gets no {op}: {granted:?}"
         );
     }
-    let dlq = format!("{topic}.dlq");
     let pairs: Vec<(&str, &str)> = reader
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -377,7 +364,7 @@ async fn a_service_with_exactly_the_derived_acls_runs_its_workload() {
     let polled = Puller::new(&reader_sidecar, &reader_group)
         .poll(5, 10_000)
         .await;
-    assert!(!polled.records.is_empty(), "the reader reads: {dlq}");
+    assert!(!polled.records.is_empty(), "the reader reads {topic}");
     drop((sidecar, reader_sidecar));
     let _ = std::fs::remove_dir_all(&dir);
 }
