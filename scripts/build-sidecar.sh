@@ -12,7 +12,7 @@
 #   resident memory is what it touches of its own code (see docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/prereqs.sh
+# shellcheck source=scripts/lib/prereqs.sh
 . scripts/lib/prereqs.sh
 
 dir=$(static_build kafkadeps-sidecar --no-default-features --features vendored "$@")

@@ -5,7 +5,7 @@
 # Stops the broker afterwards if it started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/prereqs.sh
+# shellcheck source=scripts/lib/prereqs.sh
 . scripts/lib/prereqs.sh
 
 ensure_debian_packages
@@ -14,7 +14,7 @@ ensure_rust
 started_kafka=0
 cleanup() {
   local rc=$?
-  [ -n "${billing_pid:-}" ] && kill "$billing_pid" 2>/dev/null || true
+  if [ -n "${billing_pid:-}" ]; then kill "$billing_pid" 2>/dev/null || true; fi
   if [ "$started_kafka" = 1 ]; then scripts/kafka.sh down --brokers 1 >/dev/null 2>&1 || true; fi
   exit $rc
 }

@@ -13,7 +13,7 @@
 # `build` prints each image's size (uncompressed and gzip-compressed, as a registry stores it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/prereqs.sh
+# shellcheck source=scripts/lib/prereqs.sh
 . scripts/lib/prereqs.sh
 
 NAMES=(sidecar injector orders-service billing-service python-app)

@@ -51,8 +51,9 @@ require_tools() {
     || die "java not found on PATH. Install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)."
   local major
   major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}' | cut -d. -f1)
-  [ -n "$major" ] && [ "$major" -ge 17 ] \
-    || die "Java ${major:-?} found; Apache Kafka $KAFKA_VERSION needs Java 17 or newer."
+  if [ -z "$major" ] || [ "$major" -lt 17 ]; then
+    die "Java ${major:-?} found; Apache Kafka $KAFKA_VERSION needs Java 17 or newer."
+  fi
 }
 
 require_maven() {
@@ -98,6 +99,8 @@ EOF
   rm -rf "$work"
 }
 
+# JVM_OPTS holds several options: split on purpose.
+# shellcheck disable=SC2086
 kjava() { java $JVM_OPTS -Xmx256m -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$LIBS/*" "$@"; }
 
 # --- cluster layout ----------------------------------------------------------
@@ -195,6 +198,8 @@ write_secure_config() {
     echo "ssl.truststore.location=$secrets/ca.crt"
     echo "ssl.client.auth=required"
     echo "listener.name.sasl_ssl.ssl.client.auth=none"
+    # The rule's $1 is Kafka's back-reference, not the shell's.
+    # shellcheck disable=SC2016
     echo 'ssl.principal.mapping.rules=RULE:^CN=([^,]+)$/$1/,DEFAULT'
     echo "sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN"
     echo "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"

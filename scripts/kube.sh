@@ -18,7 +18,7 @@
 # are under DIR/pod-logs/<namespace>_<pod>_<uid>/<container>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/prereqs.sh
+# shellcheck source=scripts/lib/prereqs.sh
 . scripts/lib/prereqs.sh
 
 KUBE_VERSION="${KUBE_VERSION:-v1.35.4}"

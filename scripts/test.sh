@@ -4,13 +4,13 @@
 # and stops what it started, even on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/prereqs.sh
+# shellcheck source=scripts/lib/prereqs.sh
 . scripts/lib/prereqs.sh
 
 # prometheus: a real Prometheus server scrapes a service in the observability tests.
 ensure_debian_packages prometheus
-# openssl: the secure cluster's CA and certificates.
-ensure_debian_packages openssl
+# openssl: the secure cluster's CA and certificates; shellcheck: the scripts' lint.
+ensure_debian_packages openssl shellcheck
 ensure_rust
 ensure_python_venv
 # helm (built from its Go module) and Strimzi's KafkaTopic schema (npm) for the chart tests.
@@ -33,6 +33,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "shellcheck scripts/"
+shellcheck -x scripts/*.sh scripts/lib/*.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
