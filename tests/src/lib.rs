@@ -64,6 +64,18 @@ pub fn kafka_sh(args: &[&str]) -> String {
     stdout
 }
 
+/// Starts every node of the 3-broker cluster that is not running, all at once (the nodes form
+/// their KRaft quorum together: one at a time, the first would wait for the others).
+pub fn start_all_brokers() {
+    let starts: Vec<_> = ["1", "2", "3"]
+        .into_iter()
+        .map(|n| std::thread::spawn(move || kafka_sh(&["start", n])))
+        .collect();
+    for s in starts {
+        let _ = s.join();
+    }
+}
+
 /// Polls `check` every 200 ms until it returns `Some`, or panics with `what` after `deadline`.
 pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
 where

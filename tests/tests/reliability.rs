@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kafkadeps_tests::{faults_enabled, kafka_sh, unique, workspace_bin};
+use kafkadeps_tests::{faults_enabled, start_all_brokers, unique, workspace_bin};
 
 /// Phases × paths in the harness's table.
 const ROWS: usize = 10 * 3;
@@ -31,13 +31,7 @@ impl Drop for BrokersBack {
                 let _ = Command::new("kill").args(["-CONT", pid.trim()]).status();
             }
         }
-        let starts: Vec<_> = ["1", "2", "3"]
-            .into_iter()
-            .map(|n| std::thread::spawn(move || kafka_sh(&["start", n])))
-            .collect();
-        for s in starts {
-            let _ = s.join();
-        }
+        start_all_brokers();
     }
 }
 

@@ -34,6 +34,25 @@ fn sidecar_cli(args: &[&str], env: &[(String, String)]) -> (Option<i32>, String,
     (out.status.code(), text, started.elapsed())
 }
 
+/// Produces `n` records (keys `k-0`…) through `sidecar`'s data API; they must be acknowledged.
+async fn produce(sidecar: &Sidecar, topic: &str, n: usize) {
+    let records: Vec<_> = (0..n)
+        .map(|i| serde_json::json!({"key": format!("k-{i}"), "value": {"n": i}}))
+        .collect();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/topics/{topic}/records", sidecar.url()))
+        .json(&serde_json::json!({ "records": records }))
+        .send()
+        .await
+        .expect("produce");
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
 /// Produces 20 records through a sidecar authenticated by `env` and pulls them back; checks the
 /// sidecar's log and metrics hold none of `secrets`.
 async fn round_trip(principal: &str, env: Vec<(String, String)>, secrets: &[String]) {
@@ -54,21 +73,7 @@ async fn round_trip(principal: &str, env: Vec<(String, String)>, secrets: &[Stri
     let sidecar = Sidecar::start(&dir, &pairs);
     sidecar.ready().await;
 
-    let records: Vec<_> = (0..20)
-        .map(|i| serde_json::json!({"key": format!("k-{i}"), "value": {"n": i}}))
-        .collect();
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/topics/{topic}/records", sidecar.url()))
-        .json(&serde_json::json!({ "records": records }))
-        .send()
-        .await
-        .expect("produce");
-    assert_eq!(
-        response.status(),
-        200,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
+    produce(&sidecar, &topic, 20).await;
 
     let pull = Puller::new(&sidecar, &group);
     let mut keys = Vec::new();
@@ -308,21 +313,7 @@ async fn a_service_with_exactly_the_derived_acls_runs_its_workload() {
     let dir = scratch("secure-lp");
     let sidecar = Sidecar::start(&dir, &pairs);
     sidecar.ready().await;
-    let records: Vec<_> = (0..10)
-        .map(|i| serde_json::json!({"key": format!("k-{i}"), "value": i}))
-        .collect();
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/topics/{topic}/records", sidecar.url()))
-        .json(&serde_json::json!({ "records": records }))
-        .send()
-        .await
-        .expect("produce");
-    assert_eq!(
-        response.status(),
-        200,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
+    produce(&sidecar, &topic, 10).await;
     pull_and_dead_letter(&sidecar, &topic, &group, 10).await;
     let log = sidecar.log_text();
     assert!(

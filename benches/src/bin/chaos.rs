@@ -219,6 +219,15 @@ fn service_bin() -> PathBuf {
 }
 
 impl Rig {
+    /// Waits (90 s at most) until every partition of the three input topics is fully
+    /// replicated again after a broker fault.
+    fn wait_in_sync(&self) {
+        wait_in_sync(
+            &[&self.sdk_in, &self.push_topic, &self.pull_topic],
+            Duration::from_secs(90),
+        );
+    }
+
     fn spawn_service(&self) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -571,10 +580,7 @@ async fn fault(
                 kafka_sh(&["kill", &node]);
                 std::thread::sleep(Duration::from_secs(10).min(secs));
                 kafka_sh(&["start", &node]);
-                wait_in_sync(
-                    &[&rig.sdk_in, &rig.push_topic, &rig.pull_topic],
-                    Duration::from_secs(90),
-                );
+                rig.wait_in_sync();
             }))
             .await;
         }
@@ -587,10 +593,7 @@ async fn fault(
                     std::thread::sleep(Duration::from_secs(10));
                     let _ = Command::new("kill").args(["-CONT", &pid]).status();
                 }
-                wait_in_sync(
-                    &[&rig.sdk_in, &rig.push_topic, &rig.pull_topic],
-                    Duration::from_secs(90),
-                );
+                rig.wait_in_sync();
             }))
             .await;
         }
@@ -600,10 +603,7 @@ async fn fault(
                 for node in ["1", "2", "3"] {
                     kafka_sh(&["stop", node]);
                     kafka_sh(&["start", node]);
-                    wait_in_sync(
-                        &[&rig.sdk_in, &rig.push_topic, &rig.pull_topic],
-                        Duration::from_secs(90),
-                    );
+                    rig.wait_in_sync();
                 }
             }))
             .await;
@@ -752,14 +752,7 @@ async fn cluster_goes_away(rig: &Arc<Rig>) -> Vec<Exit> {
         rig.pull_topic.clone(),
     ];
     let _ = tokio::task::spawn_blocking(move || {
-        // The nodes form their quorum together: start them at once.
-        let starts: Vec<_> = ["1", "2", "3"]
-            .into_iter()
-            .map(|n| std::thread::spawn(move || kafka_sh(&["start", n])))
-            .collect();
-        for s in starts {
-            let _ = s.join();
-        }
+        kafkadeps_tests::start_all_brokers();
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         wait_in_sync(&topics, Duration::from_secs(120));
     })
