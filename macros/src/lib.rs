@@ -36,44 +36,6 @@ struct Options {
     ce_source: Option<LitStr>,
 }
 
-/// Kafka's topic-name rules (the same as `kafkadeps::config::validate_topic_name`).
-fn topic_problem(name: &str) -> Option<String> {
-    if name.is_empty() || name.len() > 249 {
-        return Some(format!(
-            "topic name `{name}` must be 1 to 249 characters long"
-        ));
-    }
-    if name == "." || name == ".." {
-        return Some(format!("topic name `{name}` is not allowed"));
-    }
-    name.chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-        .map(|c| format!("topic name `{name}` contains `{c}`; only letters, digits, `.`, `_` and `-` are allowed"))
-}
-
-fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut prev = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let cur = row[j + 1];
-                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-                prev = cur;
-            }
-        }
-        row[b.len()]
-    }
-    candidates
-        .into_iter()
-        .map(|c| (distance(word, c), c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
 fn string_value(name: &Ident, value: &Expr) -> syn::Result<LitStr> {
     match value {
         Expr::Lit(ExprLit {
@@ -124,7 +86,7 @@ fn parse_options(input: &DeriveInput) -> syn::Result<Options> {
                     }
                 },
                 other => {
-                    let hint = closest(other, OPTIONS.iter().copied())
+                    let hint = kafkadeps_core::suggest::closest(other, OPTIONS.iter().copied())
                         .map(|c| format!("; did you mean `{c}`?"))
                         .unwrap_or_else(|| format!("; expected one of {}", OPTIONS.join(", ")));
                     return Err(syn::Error::new_spanned(
@@ -153,7 +115,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             "missing `topic` in #[event(...)], e.g. #[event(topic = \"orders.v1\")]",
         )
     })?;
-    if let Some(problem) = topic_problem(&topic.value()) {
+    if let Err(problem) = kafkadeps_core::config::validate_topic_name(&topic.value()) {
         return Err(syn::Error::new_spanned(topic, problem));
     }
     let cloudevents = match opts.format.as_ref().map(LitStr::value).as_deref() {
@@ -215,9 +177,12 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
                 .collect();
             let wanted = field.to_string();
             if !names.contains(&wanted) {
-                let hint = closest(&field.to_string(), names.iter().map(String::as_str))
-                    .map(|c| format!("; did you mean `{c}`?"))
-                    .unwrap_or_else(|| format!("; its fields are: {}", names.join(", ")));
+                let hint = kafkadeps_core::suggest::closest(
+                    &field.to_string(),
+                    names.iter().map(String::as_str),
+                )
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_else(|| format!("; its fields are: {}", names.join(", ")));
                 return Err(syn::Error::new_spanned(
                     field,
                     format!("`{name}` has no field `{field}`{hint}"),

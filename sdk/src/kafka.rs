@@ -102,6 +102,7 @@ impl Kafka {
         settings: Settings,
         timeout: Duration,
     ) -> Result<Self, StartError> {
+        crate::config::check_client_properties(&settings)?;
         for w in &settings.warnings {
             tracing::warn!(warning = %w, "Declaration warning.");
         }

@@ -4,7 +4,6 @@
 //! variables, pod annotations or a Helm include); kafkadeps makes sure those topics exist with
 //! the declared settings and hands out durable producers and consumers.
 
-pub mod access;
 pub mod admin_server;
 pub mod codec;
 pub mod config;
@@ -17,6 +16,9 @@ mod record;
 mod refusal;
 pub mod telemetry;
 pub mod topics;
+
+/// The declaration model, re-exported from [`kafkadeps_core`] (it needs no librdkafka).
+pub use kafkadeps_core::access;
 
 pub use codec::{Codec, CodecError, Json};
 pub use config::DEFAULT_ENSURE_TIMEOUT;

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafkadeps::config::Settings;
-use kafkadeps::topics::{ProvisionError, Provisioner};
+use kafkadeps::config::{Env, Settings};
+use kafkadeps::topics::{PlanError, ProvisionError, Provisioner};
 
 use crate::{Output, exit};
 
 /// Reads and validates the declarations; prints every problem on failure.
 fn settings() -> Result<Arc<Settings>, u8> {
-    match Settings::from_env() {
+    match kafkadeps::config::load(&Env::process()) {
         Ok(s) => {
             for w in &s.warnings {
                 eprintln!("warning: {w}");
@@ -38,7 +38,7 @@ fn failure(e: &ProvisionError) -> u8 {
         ProvisionError::Unavailable(_) | ProvisionError::NoLeader(_) => exit::UNAVAILABLE,
         ProvisionError::Refused(_) => exit::REFUSED,
         // A declaration the cluster shows to be invalid: as if the validation had refused it.
-        ProvisionError::WeakReplicas { .. } => exit::INVALID_DECLARATIONS,
+        ProvisionError::Plan(PlanError::WeakReplicas { .. }) => exit::INVALID_DECLARATIONS,
         _ => exit::DRIFT_OR_CONFLICT,
     }
 }

@@ -7,8 +7,7 @@ use rdkafka::message::Timestamp;
 use super::handler::HandlerError;
 use crate::record::{OutgoingRecord, Record};
 
-/// Suffix of a consumed topic's dead-letter topic.
-pub const DLQ_SUFFIX: &str = ".dlq";
+pub use kafkadeps_core::naming::{DLQ_SUFFIX, dlq_topic};
 
 /// Spring Kafka's dead-letter header names (`KafkaHeaders.DLT_*`).
 pub mod headers {
@@ -28,11 +27,6 @@ pub mod headers {
     pub const EXCEPTION_FQCN: &str = "kafka_dlt-exception-fqcn";
     /// Error message with its causes.
     pub const EXCEPTION_MESSAGE: &str = "kafka_dlt-exception-message";
-}
-
-/// The dead-letter topic of `topic`.
-pub fn dlq_topic(topic: &str) -> String {
-    format!("{topic}{DLQ_SUFFIX}")
 }
 
 /// Builds the dead-letter record for `record`, which failed with `error` in `group`.

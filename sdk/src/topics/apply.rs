@@ -13,8 +13,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::ProvisionError;
-use super::live::{Admin, ClusterState, describe};
-use super::plan::{Change, Plan, plan};
+use super::live::{Admin, describe};
+use super::{Change, ClusterState, Plan, plan};
 use crate::config::{Settings, TopicPolicy};
 use crate::connection::{Role, client_config};
 use crate::refusal::Probe;
@@ -156,7 +156,7 @@ impl Provisioner {
     /// Computes the plan without changing anything.
     pub async fn plan(&self, timeout: Duration) -> Result<Plan, ProvisionError> {
         let state = self.describe_until(Instant::now() + timeout).await?;
-        plan(&self.settings, &state)
+        Ok(plan(&self.settings, &state)?)
     }
 
     /// Makes the cluster match the declarations under the policy, then waits until every declared

@@ -10,50 +10,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::ProvisionError;
-
-/// One existing topic as the cluster reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct LiveTopic {
-    /// Number of partitions.
-    pub partitions: i32,
-    /// Replication factor (the smallest replica set over the partitions).
-    pub replicas: i32,
-    /// Every config entry the broker reports, by key.
-    pub config: BTreeMap<String, String>,
-    /// Partitions without a leader right now.
-    pub leaderless_partitions: usize,
-}
-
-/// The part of the cluster provisioning looks at.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ClusterState {
-    /// Number of live brokers.
-    pub brokers: usize,
-    /// Declared topics that exist, by name.
-    pub topics: BTreeMap<String, LiveTopic>,
-}
-
-impl ClusterState {
-    /// A state for planning without a cluster (tests, previews).
-    pub fn new(brokers: usize, topics: BTreeMap<String, LiveTopic>) -> Self {
-        Self { brokers, topics }
-    }
-}
-
-impl LiveTopic {
-    /// A live topic for planning without a cluster.
-    pub fn new(partitions: i32, replicas: i32, config: BTreeMap<String, String>) -> Self {
-        Self {
-            partitions,
-            replicas,
-            config,
-            leaderless_partitions: 0,
-        }
-    }
-}
+use super::{ClusterState, LiveTopic, ProvisionError};
 
 pub(crate) type Admin = Arc<AdminClient<DefaultClientContext>>;
 
@@ -96,15 +53,13 @@ pub(crate) async fn describe(
             .min()
             .unwrap_or(0);
         let leaderless = t.partitions().iter().filter(|p| p.leader() < 0).count();
-        topics.insert(
-            t.name().to_owned(),
-            LiveTopic {
-                partitions: i32::try_from(t.partitions().len()).unwrap_or(i32::MAX),
-                replicas: i32::try_from(replicas).unwrap_or(i32::MAX),
-                config: BTreeMap::new(),
-                leaderless_partitions: leaderless,
-            },
+        let mut live = LiveTopic::new(
+            i32::try_from(t.partitions().len()).unwrap_or(i32::MAX),
+            i32::try_from(replicas).unwrap_or(i32::MAX),
+            BTreeMap::new(),
         );
+        live.leaderless_partitions = leaderless;
+        topics.insert(t.name().to_owned(), live);
     }
     if !topics.is_empty() {
         let specs: Vec<ResourceSpecifier<'_>> =
@@ -145,5 +100,5 @@ pub(crate) async fn describe(
             }
         }
     }
-    Ok(ClusterState { brokers, topics })
+    Ok(ClusterState::new(brokers, topics))
 }

@@ -7,14 +7,14 @@
 
 mod apply;
 mod live;
-mod plan;
 
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 pub use apply::{EnsureReport, Provisioner, TopicOutcome};
-pub use live::{ClusterState, LiveTopic};
-pub use plan::{Change, Plan, TopicPlan, plan};
+pub use kafkadeps_core::plan::{
+    ADD_PARTITIONS_WARNING, Change, ClusterState, LiveTopic, Plan, PlanError, TopicPlan, plan,
+};
 
 /// Why provisioning failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,31 +26,10 @@ pub enum ProvisionError {
     /// The cluster refused this client's credentials or TLS settings.
     #[error(transparent)]
     Refused(#[from] crate::Refusal),
-    /// A topic asks for more replicas than there are brokers.
-    #[error(
-        "topic `{topic}` declares {replicas} replicas but the cluster has {brokers} broker(s); lower replicas, or set KAFKA_TOPIC_REPLICAS=clamp for development"
-    )]
-    NotEnoughBrokers {
-        /// Topic name.
-        topic: String,
-        /// Declared replicas.
-        replicas: i32,
-        /// Live brokers.
-        brokers: usize,
-    },
-    /// An owned topic declares fewer replicas than durability needs, on a cluster with the
-    /// brokers for them.
-    #[error(
-        "topic `{topic}` declares {replicas} replica(s) on a cluster of {brokers} brokers, which weakens durability: a broker loss can lose acknowledged records (durable: 3 or more); declare replicas=3, or set KAFKA_DURABILITY=relaxed to allow it"
-    )]
-    WeakReplicas {
-        /// Topic name.
-        topic: String,
-        /// Declared replicas.
-        replicas: i32,
-        /// Live brokers.
-        brokers: usize,
-    },
+    /// The declarations cannot be planned on this cluster (too few brokers for the replicas,
+    /// or fewer replicas than durability needs).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     /// `verify` found missing topics or drift, or a dependency does not meet its requirements.
     #[error("topics do not match their declarations:\n{0}")]
     VerifyFailed(Box<Plan>),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use kafkadeps::Settings;
+use kafkadeps_core::config::Settings;
 
 use super::credentials::{self, SecretMount};
 use super::settings::InjectorSettings;
@@ -170,7 +170,7 @@ pub(crate) fn decide(
         Some(v) => match humantime::parse_duration(v) {
             Ok(d) if !d.is_zero() => {
                 env.push((
-                    kafkadeps::config::vars::sidecar::SHUTDOWN_GRACE.to_owned(),
+                    kafkadeps_core::config::vars::sidecar::SHUTDOWN_GRACE.to_owned(),
                     v.to_owned(),
                 ));
                 d
@@ -216,15 +216,9 @@ fn unknown_annotations(annotations: &BTreeMap<String, String>) -> Vec<String> {
     annotations
         .keys()
         .filter(|k| k.starts_with(PREFIX) && !known().any(|n| n == k.as_str()))
-        .map(|k| {
-            let best = known()
-                .map(|n| (strsim::jaro_winkler(k, n), n))
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .filter(|(score, _)| *score > 0.8);
-            match best {
-                Some((_, n)) => format!("unknown annotation {k}; did you mean {n}?"),
-                None => format!("unknown annotation {k} (ignored)"),
-            }
+        .map(|k| match kafkadeps_core::suggest::closest(k, known()) {
+            Some(n) => format!("unknown annotation {k}; did you mean {n}?"),
+            None => format!("unknown annotation {k} (ignored)"),
         })
         .collect()
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use kafkadeps::config::vars;
+use kafkadeps_core::config::vars;
 
 /// The user Secret (`password`, or `user.crt` and `user.key`).
 pub(crate) const USER_SECRET: &str = "kafkadeps.io/user-secret";

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kafkadeps::config::vars::sidecar::URL as SIDECAR_URL_VAR;
+use kafkadeps_core::config::vars::sidecar::URL as SIDECAR_URL_VAR;
 use serde_json::{Value, json};
 
 use super::annotations::Declared;

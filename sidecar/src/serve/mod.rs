@@ -20,7 +20,7 @@ mod state;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kafkadeps::config::Settings;
+use kafkadeps::config::{ConfigError, Env};
 use kafkadeps::consumer::Ordering;
 use kafkadeps::{ConsumeError, Kafka};
 
@@ -34,15 +34,21 @@ use state::{AppState, Consumption};
 /// Runs until a graceful shutdown; returns the exit code.
 pub(crate) async fn run() -> u8 {
     kafkadeps::telemetry::logging::init_from_env();
-    let (options, settings) = match (SidecarOptions::from_env(), Settings::from_env()) {
+    let env = Env::process();
+    let (options, settings) = match (
+        SidecarOptions::from_source(&env),
+        kafkadeps::config::load(&env),
+    ) {
         (Ok(o), Ok(s)) => (o, s),
         (o, s) => {
-            for e in o.err().into_iter().flatten() {
-                eprintln!("error: {e}");
-            }
-            if let Err(e) = s {
-                eprintln!("{e}");
-            }
+            // One report of every problem, the sidecar's settings first.
+            let problems = o
+                .err()
+                .into_iter()
+                .chain(s.err())
+                .flat_map(|e| e.problems)
+                .collect();
+            eprintln!("{}", ConfigError::new(problems));
             return exit::INVALID_DECLARATIONS;
         }
     };
@@ -76,7 +82,9 @@ pub(crate) async fn run() -> u8 {
                 return match e {
                     kafkadeps::StartError::Config(_)
                     | kafkadeps::StartError::Provision(
-                        kafkadeps::topics::ProvisionError::WeakReplicas { .. },
+                        kafkadeps::topics::ProvisionError::Plan(
+                            kafkadeps::topics::PlanError::WeakReplicas { .. }
+                        ),
                     ) => exit::INVALID_DECLARATIONS,
                     _ => exit::UNAVAILABLE,
                 };

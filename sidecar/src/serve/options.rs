@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 // The variables are part of the SDK's registry of the contract (one place for every name).
-use kafkadeps::config::Secret;
 pub(crate) use kafkadeps::config::vars::sidecar::{
     DELIVER_ATTEMPTS, DELIVER_TIMEOUT, DELIVER_URL, IDEMPOTENCY_MAX_KEYS, IDEMPOTENCY_WINDOW,
     LISTEN, MAX_BODY_BYTES, MAX_INFLIGHT, PULL_LEASE, SHUTDOWN_GRACE, TOKEN_FILE,
 };
+use kafkadeps::config::{ConfigError, Env, Problem, Secret};
 
 /// How long the whole drain may take unless `KAFKA_SIDECAR_SHUTDOWN_GRACE` says otherwise.
 pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
@@ -50,22 +50,17 @@ impl Default for SidecarOptions {
 }
 
 impl SidecarOptions {
-    /// Reads the process environment.
-    pub(crate) fn from_env() -> Result<Self, Vec<String>> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-    }
-
-    /// Reads the settings through `lookup`; returns every problem found.
-    pub(crate) fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, Vec<String>> {
+    /// Reads the settings from `env` (the same source as the declarations); returns every
+    /// problem found.
+    pub(crate) fn from_source(env: &Env) -> Result<Self, ConfigError> {
+        let lookup = |name: &str| env.get(name);
         let mut o = Self::default();
         let mut errors = Vec::new();
         let mut read = |name: &str, apply: &mut dyn FnMut(&str) -> Result<(), String>| {
             if let Some(v) = lookup(name)
                 && let Err(e) = apply(v.trim())
             {
-                errors.push(format!("{name}: {e}"));
+                errors.push(Problem::new(name, e));
             }
         };
         read(LISTEN, &mut |v| {
@@ -117,15 +112,18 @@ impl SidecarOptions {
         });
         // Off loopback, anyone who reaches the port could produce and consume as this service.
         if !o.listen.ip().is_loopback() && o.token.is_none() && lookup(TOKEN_FILE).is_none() {
-            errors.push(format!(
-                "{LISTEN}: `{}` is not a loopback address, so other pods and hosts can reach the data API; set {TOKEN_FILE} to a file holding a bearer token every request must carry, or listen on 127.0.0.1",
+            errors.push(Problem::new(
+                LISTEN,
+                format!(
+                "`{}` is not a loopback address, so other pods and hosts can reach the data API; set {TOKEN_FILE} to a file holding a bearer token every request must carry, or listen on 127.0.0.1",
                 o.listen
+            ),
             ));
         }
         if errors.is_empty() {
             Ok(o)
         } else {
-            Err(errors)
+            Err(ConfigError::new(errors))
         }
     }
 }
@@ -173,11 +171,8 @@ mod tests {
     use super::*;
 
     fn parse(vars: &[(&str, &str)]) -> Result<SidecarOptions, Vec<String>> {
-        SidecarOptions::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        SidecarOptions::from_source(&Env::from_pairs(vars.iter().copied()))
+            .map_err(|e| e.problems.iter().map(ToString::to_string).collect())
     }
 
     #[test]

@@ -74,15 +74,12 @@ pub(crate) fn is_known(key: &str) -> bool {
 
 /// The closest known key to a misspelt one, if any is close enough to be a likely typo.
 pub(crate) fn did_you_mean(key: &str) -> Option<&'static str> {
-    let candidates =
+    crate::suggest::closest(
+        key,
         KEYS.iter()
             .map(|(k, _)| *k)
-            .chain(["partitions", "replicas", "replication.factor"]);
-    candidates
-        .map(|k| (strsim::levenshtein(key, k), k))
-        .filter(|(d, k)| *d <= 3.max(k.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+            .chain(["partitions", "replicas", "replication.factor"]),
+    )
 }
 
 /// Checks `value` for `key` and returns it in the broker's canonical form.

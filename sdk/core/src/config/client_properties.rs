@@ -50,7 +50,8 @@ fn weakens(property: &str, value: &str) -> Option<&'static str> {
     }
 }
 
-fn is_sensitive(property: &str) -> bool {
+/// Whether `property` holds a secret (its value is never printed).
+pub fn is_sensitive(property: &str) -> bool {
     [
         "password",
         "secret",
@@ -63,7 +64,8 @@ fn is_sensitive(property: &str) -> bool {
 }
 
 /// Turns `KAFKA_CLIENT_LINGER_MS=5` into `linger.ms=5`, refusing durability-weakening values
-/// unless relaxed, and properties librdkafka does not know.
+/// unless relaxed, and properties kafkadeps sets itself. Whether librdkafka knows a property is
+/// checked where librdkafka is linked (`kafkadeps::config::check_client_properties`).
 pub(crate) fn resolve(
     raw: &BTreeMap<String, String>,
     durability: Durability,
@@ -95,18 +97,6 @@ pub(crate) fn resolve(
                 );
                 continue;
             }
-        }
-        // librdkafka checks names and values without connecting anywhere.
-        let mut probe = rdkafka::ClientConfig::new();
-        probe.set(&property, value);
-        if let Err(e) = probe.create_native_config() {
-            let detail = if is_sensitive(&property) {
-                format!("librdkafka rejects `{property}` (value redacted)")
-            } else {
-                format!("librdkafka rejects `{property}={value}`: {e}")
-            };
-            problems.push(var, detail);
-            continue;
         }
         out.insert(property, value.clone());
     }
@@ -170,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_unknown_and_owned_properties() {
+    fn rejects_owned_properties() {
         let (_, problems) = run(
             &[
                 ("KAFKA_CLIENT_LINGER_MSS", "5"),
@@ -179,13 +169,9 @@ mod tests {
             ],
             Durability::Strict,
         );
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with(
             "KAFKA_CLIENT_GROUP_ID: `group.id` is set by kafkadeps; use KAFKA_GROUP_ID"
         ));
-        assert!(
-            problems[1].starts_with("KAFKA_CLIENT_LINGER_MSS: librdkafka rejects `linger.mss=5`"),
-            "{problems:?}"
-        );
     }
 }

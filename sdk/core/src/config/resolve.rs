@@ -12,7 +12,7 @@ use super::model::{
 };
 use super::vars::{self, RawVars};
 use super::{Secret, client_properties, topic_keys};
-use crate::consumer::DLQ_SUFFIX;
+use crate::naming::DLQ_SUFFIX;
 
 /// Largest partition count accepted in a declaration.
 const MAX_PARTITIONS: i64 = 100_000;

@@ -2,7 +2,7 @@
 //! (environment, pod annotations, Helm values, code). See `docs/declarations.md`.
 //!
 //! ```
-//! use kafkadeps::config::Settings;
+//! use kafkadeps_core::config::Settings;
 //!
 //! let settings = Settings::from_vars([
 //!     ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
@@ -13,10 +13,11 @@
 //! assert_eq!(topic.spec.partitions, 12);
 //! assert_eq!(topic.spec.config["retention.ms"], "604800000");
 //! assert_eq!(topic.spec.replicas, 3); // the durable default
-//! # Ok::<(), kafkadeps::config::ConfigError>(())
+//! # Ok::<(), kafkadeps_core::config::ConfigError>(())
 //! ```
 
 mod client_properties;
+mod env;
 mod error;
 mod grammar;
 mod model;
@@ -31,6 +32,8 @@ mod tests;
 
 use std::fmt;
 
+pub use client_properties::is_sensitive as is_sensitive_property;
+pub use env::Env;
 pub use error::{ConfigError, Problem};
 pub use model::{
     DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS, DEFAULT_REPLICAS,
@@ -50,24 +53,27 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
 impl Settings {
     /// Reads the contract from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars())
+        Self::from_source(&Env::process())
     }
 
-    /// Reads the contract from `(name, value)` pairs — the injectable source tests and the
-    /// admission webhook use. Variables outside the contract are ignored.
+    /// Reads the contract from `(name, value)` pairs (see [`Env::from_pairs`]).
     pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<String>,
     {
-        let raw = vars::RawVars::from_pairs(vars.into_iter().map(|(k, v)| (k.into(), v.into())))
-            .map_err(|message| ConfigError {
-                problems: vec![Problem {
-                    variable: vars::PREFIX.to_owned() + "*",
-                    message,
-                }],
-            })?;
+        Self::from_source(&Env::from_pairs(vars))
+    }
+
+    /// Reads the contract from `env` — the one source every entry point goes through.
+    pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
+        let raw = vars::RawVars::from_env(env).map_err(|message| ConfigError {
+            problems: vec![Problem {
+                variable: vars::PREFIX.to_owned() + "*",
+                message,
+            }],
+        })?;
         resolve::resolve(raw)
     }
 
@@ -144,12 +150,7 @@ impl SettingsBuilder {
     }
     /// `KAFKA_CLIENT_<PROPERTY>`: any librdkafka property, e.g. `("linger.ms", "5")`.
     pub fn client_property(self, property: &str, value: impl Into<String>) -> Self {
-        let var = format!(
-            "{}{}",
-            vars::CLIENT_PROPERTY_PREFIX,
-            property.replace('.', "_").to_ascii_uppercase()
-        );
-        self.set(&var, value)
+        self.set(&vars::client_property_var(property), value)
     }
     /// `KAFKA_METRICS_LISTEN`: where the admin server listens (`"off"` for none).
     pub fn metrics_listen(self, addr: impl Into<String>) -> Self {

@@ -5,11 +5,84 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::ProvisionError;
-use super::live::{ClusterState, LiveTopic};
 use crate::config::{
-    Durability, Ownership, ReplicasMode, Settings, Topic, TopicPolicy, TopicSpec, same_config_value,
+    DURABLE_REPLICAS, Durability, Ownership, ReplicasMode, Settings, Topic, TopicPolicy, TopicSpec,
+    same_config_value,
 };
+
+/// One existing topic as the cluster reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LiveTopic {
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Replication factor (the smallest replica set over the partitions).
+    pub replicas: i32,
+    /// Every config entry the broker reports, by key.
+    pub config: BTreeMap<String, String>,
+    /// Partitions without a leader right now.
+    pub leaderless_partitions: usize,
+}
+
+/// The part of the cluster provisioning looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ClusterState {
+    /// Number of live brokers.
+    pub brokers: usize,
+    /// Declared topics that exist, by name.
+    pub topics: BTreeMap<String, LiveTopic>,
+}
+
+impl ClusterState {
+    /// A state for planning without a cluster (tests, previews).
+    pub fn new(brokers: usize, topics: BTreeMap<String, LiveTopic>) -> Self {
+        Self { brokers, topics }
+    }
+}
+
+impl LiveTopic {
+    /// A live topic for planning without a cluster.
+    pub fn new(partitions: i32, replicas: i32, config: BTreeMap<String, String>) -> Self {
+        Self {
+            partitions,
+            replicas,
+            config,
+            leaderless_partitions: 0,
+        }
+    }
+}
+
+/// Declarations that cannot be planned on this cluster.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A topic asks for more replicas than there are brokers.
+    #[error(
+        "topic `{topic}` declares {replicas} replicas but the cluster has {brokers} broker(s); lower replicas, or set KAFKA_TOPIC_REPLICAS=clamp for development"
+    )]
+    NotEnoughBrokers {
+        /// Topic name.
+        topic: String,
+        /// Declared replicas.
+        replicas: i32,
+        /// Live brokers.
+        brokers: usize,
+    },
+    /// An owned topic declares fewer replicas than durability needs, on a cluster with the
+    /// brokers for them.
+    #[error(
+        "topic `{topic}` declares {replicas} replica(s) on a cluster of {brokers} brokers, which weakens durability: a broker loss can lose acknowledged records (durable: 3 or more); declare replicas=3, or set KAFKA_DURABILITY=relaxed to allow it"
+    )]
+    WeakReplicas {
+        /// Topic name.
+        topic: String,
+        /// Declared replicas.
+        replicas: i32,
+        /// Live brokers.
+        brokers: usize,
+    },
+}
 
 /// What adding partitions does to keyed records, said wherever the change is shown.
 pub const ADD_PARTITIONS_WARNING: &str = "keyed records of existing keys move to other partitions: per-key order across the change is not kept";
@@ -362,19 +435,19 @@ impl fmt::Display for Plan {
 
 /// The spec a topic gets on a cluster of `brokers`: replicas above the broker count are an error,
 /// or clamped (with `min.insync.replicas`) when the settings allow.
-pub(crate) fn effective_spec(
+fn effective_spec(
     topic: &Topic,
     brokers: usize,
     mode: ReplicasMode,
     warnings: &mut Vec<String>,
-) -> Result<TopicSpec, ProvisionError> {
+) -> Result<TopicSpec, PlanError> {
     let brokers_i32 = i32::try_from(brokers).unwrap_or(i32::MAX);
     let mut spec = topic.spec.clone();
     if spec.replicas <= brokers_i32 {
         return Ok(spec);
     }
     if mode == ReplicasMode::Strict {
-        return Err(ProvisionError::NotEnoughBrokers {
+        return Err(PlanError::NotEnoughBrokers {
             topic: topic.name.clone(),
             replicas: spec.replicas,
             brokers,
@@ -494,14 +567,14 @@ fn check_replicas_floor(
     topic: &Topic,
     spec: &TopicSpec,
     brokers: usize,
-) -> Result<(), ProvisionError> {
-    let enough = usize::try_from(crate::config::DURABLE_REPLICAS).unwrap_or(3);
+) -> Result<(), PlanError> {
+    let enough = usize::try_from(DURABLE_REPLICAS).unwrap_or(3);
     if settings.durability == Durability::Strict
         && topic.is_owned()
         && brokers >= enough
-        && spec.replicas < crate::config::DURABLE_REPLICAS
+        && spec.replicas < DURABLE_REPLICAS
     {
-        return Err(ProvisionError::WeakReplicas {
+        return Err(PlanError::WeakReplicas {
             topic: topic.name.clone(),
             replicas: spec.replicas,
             brokers,
@@ -511,7 +584,7 @@ fn check_replicas_floor(
 }
 
 /// Compares `settings`' declared topics with `cluster`.
-pub fn plan(settings: &Settings, cluster: &ClusterState) -> Result<Plan, ProvisionError> {
+pub fn plan(settings: &Settings, cluster: &ClusterState) -> Result<Plan, PlanError> {
     let mut warnings = Vec::new();
     let mut topics = Vec::new();
     for topic in &settings.topics {
@@ -858,7 +931,7 @@ mod tests {
         let err = plan(&settings(&weak), &cluster(3, vec![])).unwrap_err();
         assert!(matches!(
             err,
-            ProvisionError::WeakReplicas {
+            PlanError::WeakReplicas {
                 replicas: 2,
                 brokers: 3,
                 ..

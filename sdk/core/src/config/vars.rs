@@ -1,5 +1,5 @@
 //! Names of the environment variables of the `KAFKA_*` contract (documented in
-//! `docs/declarations.md`), and reading them from any source with `envy`.
+//! `docs/declarations.md`), and reading them from an [`Env`](super::Env) with `envy`.
 
 use std::collections::BTreeMap;
 
@@ -146,6 +146,15 @@ pub const ALL: &[&str] = &[
     UNKNOWN_VARIABLES,
 ];
 
+/// The `KAFKA_CLIENT_<PROPERTY>` variable of a librdkafka property (`linger.ms` →
+/// `KAFKA_CLIENT_LINGER_MS`).
+pub fn client_property_var(property: &str) -> String {
+    format!(
+        "{CLIENT_PROPERTY_PREFIX}{}",
+        property.replace('.', "_").to_ascii_uppercase()
+    )
+}
+
 /// Whether `name` is of the contract: a named variable, a sidecar setting or a client property.
 pub fn is_known(name: &str) -> bool {
     ALL.contains(&name)
@@ -179,12 +188,7 @@ pub fn is_service_link(name: &str) -> bool {
 
 /// The known variable `name` is most likely a misspelling of.
 pub fn did_you_mean(name: &str) -> Option<&'static str> {
-    ALL.iter()
-        .chain(sidecar::ALL)
-        .map(|k| (strsim::levenshtein(name, k), *k))
-        .filter(|(d, k)| *d <= 3.max(k.len() / 5))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+    crate::suggest::closest(name, ALL.iter().chain(sidecar::ALL).copied())
 }
 
 /// The raw text of every variable of the contract, as read from a source.
@@ -227,35 +231,24 @@ pub(crate) struct RawVars {
 }
 
 impl RawVars {
-    /// Reads the contract from `(name, value)` pairs; unrelated variables are ignored.
-    pub(crate) fn from_pairs<I>(vars: I) -> Result<Self, String>
-    where
-        I: IntoIterator<Item = (String, String)>,
-    {
-        // The last occurrence of a name wins, as when a map of variables is built.
-        let pairs: std::collections::BTreeMap<String, String> = vars
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(PREFIX) || k == HOSTNAME)
-            // Blank variables count as unset, as in a Helm chart rendering `value: ""`.
-            .filter(|(_, v)| !v.trim().is_empty())
-            .collect();
+    /// Reads the contract from `env`.
+    pub(crate) fn from_env(env: &super::Env) -> Result<Self, String> {
         let mut raw: RawVars = envy::prefixed(PREFIX)
             .from_iter(
-                pairs
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != SASL_PASSWORD)
-                    .map(|(k, v)| (k.clone(), v.clone())),
+                env.iter()
+                    .filter(|(k, _)| *k != SASL_PASSWORD)
+                    .map(|(k, v)| (k.to_owned(), v.to_owned())),
             )
             .map_err(|e| e.to_string())?;
-        for (k, v) in pairs {
+        for (k, v) in env.iter() {
             if k == SASL_PASSWORD {
                 raw.sasl_password = Some(super::Secret::new(v));
             } else if k == HOSTNAME {
-                raw.hostname = Some(v);
+                raw.hostname = Some(v.to_owned());
             } else if k.starts_with(CLIENT_PROPERTY_PREFIX) && k != CLIENT_ID {
-                raw.client_properties.insert(k, v);
-            } else if !is_known(&k) && !is_service_link(&k) {
-                raw.unknown.push(k);
+                raw.client_properties.insert(k.to_owned(), v.to_owned());
+            } else if !is_known(k) && !is_service_link(k) {
+                raw.unknown.push(k.to_owned());
             }
         }
         Ok(raw)

@@ -12,6 +12,16 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// A problem with `variable`.
+    pub fn new(variable: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            variable: variable.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.variable, self.message)
@@ -24,6 +34,13 @@ impl fmt::Display for Problem {
 pub struct ConfigError {
     /// Every problem found, in the order of the contract's variables.
     pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    /// The declarations have `problems`.
+    pub fn new(problems: Vec<Problem>) -> Self {
+        Self { problems }
+    }
 }
 
 impl fmt::Display for ConfigError {
