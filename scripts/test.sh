@@ -37,6 +37,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "shellcheck scripts/"
 shellcheck -x scripts/*.sh scripts/lib/*.sh
 
+step "rust-version is true"
+scripts/check-rust-version.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

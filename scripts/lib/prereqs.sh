@@ -37,6 +37,7 @@ ensure_debian_packages() {
 
 ensure_rust() {
   command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; return 1; }
+  ensure_pinned_toolchain
   [ -d "$CARGO_TARGET_DIR" ] || return 0
   local gb
   gb=$(du -s --block-size=1G "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1)
@@ -44,6 +45,26 @@ ensure_rust() {
     echo "$CARGO_TARGET_DIR holds $gb GB (more than KAFKADEPS_TARGET_MAX_GB=$KAFKADEPS_TARGET_MAX_GB): emptying it" >&2
     rm -rf "$CARGO_TARGET_DIR"
   fi
+}
+
+# rust-toolchain.toml pins the toolchain. rustup installs it on first use where its download
+# server is reachable; offline, when the installed stable toolchain is that very release, it is
+# made known to rustup under the pinned name (a link, nothing is downloaded).
+ensure_pinned_toolchain() {
+  local pinned host home stable
+  command -v rustup >/dev/null 2>&1 || return 0
+  pinned=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml 2>/dev/null)
+  [ -n "$pinned" ] || return 0
+  rustup toolchain list | grep -q "^$pinned-" && return 0
+  stable=$(rustup run stable rustc --version 2>/dev/null | cut -d' ' -f2)
+  if [ "$stable" != "$pinned" ]; then
+    echo "rust-toolchain.toml pins Rust $pinned; rustup installs it on first use (stable here is ${stable:-missing})" >&2
+    return 0
+  fi
+  host=$(rustup run stable rustc -vV | sed -n 's/^host: //p')
+  home="${RUSTUP_HOME:-$HOME/.rustup}"
+  ln -s "$home/toolchains/stable-$host" "$home/toolchains/$pinned-$host"
+  echo "rust-toolchain.toml: using the installed stable toolchain (Rust $pinned)" >&2
 }
 
 # A Python virtualenv with the test peers (tests/requirements.txt), cached outside the checkout.

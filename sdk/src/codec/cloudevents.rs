@@ -177,10 +177,10 @@ pub fn from_record(record: &Record) -> Result<Event, CodecError> {
             format: "CloudEvents",
             source: Box::new(e),
         })?;
-    if event.extension(PARTITION_KEY).is_none() {
-        if let Some(key) = record.key_str() {
-            event.set_extension(PARTITION_KEY, key.to_owned());
-        }
+    if event.extension(PARTITION_KEY).is_none()
+        && let Some(key) = record.key_str()
+    {
+        event.set_extension(PARTITION_KEY, key.to_owned());
     }
     Ok(event)
 }

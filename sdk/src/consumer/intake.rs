@@ -164,10 +164,10 @@ fn run<'a>(
         // Gone only when the poll thread has stopped: the messages are then freed here.
         let _ = copied.send(messages);
         let records = fetched.take();
-        if !records.is_empty() {
-            if let Some(state) = lock(&ctx.state).as_mut() {
-                state.dispatch(records, consumer);
-            }
+        if !records.is_empty()
+            && let Some(state) = lock(&ctx.state).as_mut()
+        {
+            state.dispatch(records, consumer);
         }
         ctx.backlog.dispatched();
     }

@@ -127,12 +127,10 @@ impl ConsumerContext for RuntimeContext {
                 let timeout = lock(&self.state)
                     .as_ref()
                     .map(|s| s.processing.options().revoke_timeout);
-                if let Some(timeout) = timeout {
-                    if !self.backlog.wait_caught_up(timeout) {
-                        tracing::warn!(
-                            "Polled records were not dispatched within the revoke timeout."
-                        );
-                    }
+                if let Some(timeout) = timeout
+                    && !self.backlog.wait_caught_up(timeout)
+                {
+                    tracing::warn!("Polled records were not dispatched within the revoke timeout.");
                 }
                 if let Some(state) = lock(&self.state).as_mut() {
                     let skip = if consumer.assignment_lost() {
@@ -375,13 +373,12 @@ impl LoopState {
             if only.is_some_and(|o| !o.contains(tp)) {
                 continue;
             }
-            if let Some(offset) = tracker.committable() {
-                if tpl
+            if let Some(offset) = tracker.committable()
+                && tpl
                     .add_partition_offset(&tp.0, tp.1, Offset::Offset(offset))
                     .is_ok()
-                {
-                    moved.push((tp.clone(), offset));
-                }
+            {
+                moved.push((tp.clone(), offset));
             }
         }
         if moved.is_empty() {

@@ -87,16 +87,16 @@ pub(crate) fn resolve(
             );
             continue;
         }
-        if let Some(why) = weakens(&property, value) {
-            if durability == Durability::Strict {
-                problems.push(
+        if let Some(why) = weakens(&property, value)
+            && durability == Durability::Strict
+        {
+            problems.push(
                     var,
                     format!(
                         "`{property}={value}` weakens durability: {why}; set KAFKA_DURABILITY=relaxed to allow it"
                     ),
                 );
-                continue;
-            }
+            continue;
         }
         out.insert(property, value.clone());
     }

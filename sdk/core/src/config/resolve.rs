@@ -127,13 +127,13 @@ fn explicit_settings(
     let mut seen = HashMap::new();
     for (key, value) in settings {
         let key = key.trim();
-        if let Some(previous) = seen.insert(key.to_owned(), value.clone()) {
-            if previous != *value {
-                problems.push(
-                    variable,
-                    format!("{context}: `{key}` is set twice ({previous} and {value})"),
-                );
-            }
+        if let Some(previous) = seen.insert(key.to_owned(), value.clone())
+            && previous != *value
+        {
+            problems.push(
+                variable,
+                format!("{context}: `{key}` is set twice ({previous} and {value})"),
+            );
         }
         match key {
             "partitions" => {
@@ -298,13 +298,13 @@ fn security(raw: &RawVars, problems: &mut Problems) -> Security {
         .security_protocol
         .as_deref()
         .map(|p| p.trim().to_ascii_lowercase());
-    if let Some(p) = &protocol {
-        if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&p.as_str()) {
-            problems.push(
-                vars::SECURITY_PROTOCOL,
-                format!("`{p}` is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
-            );
-        }
+    if let Some(p) = &protocol
+        && !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&p.as_str())
+    {
+        problems.push(
+            vars::SECURITY_PROTOCOL,
+            format!("`{p}` is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
+        );
     }
     let mechanism = raw
         .sasl_mechanism
