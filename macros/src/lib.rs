@@ -1,10 +1,17 @@
 //! Derive macros for kafkadeps, re-exported by `kafkadeps` under its `derive` feature.
 //!
-//! ```ignore
+//! ```
+//! use serde::{Deserialize, Serialize};
+//!
 //! #[derive(Serialize, Deserialize, kafkadeps::Event)]
 //! #[event(topic = "orders.v1", key = order_id, format = "cloudevents",
 //!         ce_type = "com.acme.order.created", ce_source = "/orders")]
 //! struct OrderCreated { order_id: String, amount_cents: i64 }
+//!
+//! use kafkadeps::Event as _;
+//! let order = OrderCreated { order_id: "o-1".into(), amount_cents: 1250 };
+//! assert_eq!(OrderCreated::TOPIC, "orders.v1");
+//! assert_eq!(order.key().as_deref(), Some("o-1"));
 //! ```
 
 use proc_macro::TokenStream;

@@ -3,6 +3,55 @@
 //! A service declares the topics it produces and consumes (through `KAFKA_*` environment
 //! variables, pod annotations or a Helm include); kafkadeps makes sure those topics exist with
 //! the declared settings and hands out durable producers and consumers.
+//!
+//! ## A tour
+//!
+//! ```no_run
+//! use kafkadeps::{HandlerError, Kafka, Record};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Order {
+//!     id: String,
+//!     cents: i64,
+//! }
+//!
+//! # async fn tour() -> Result<(), Box<dyn std::error::Error>> {
+//! // KAFKA_BOOTSTRAP_SERVERS=… KAFKA_PRODUCES=orders.v1 KAFKA_CONSUMES=payments.v1:
+//! // reads and validates the declarations, then creates or checks the declared topics.
+//! let kafka = Kafka::from_env().await?;
+//!
+//! // A durable producer: acks=all, idempotent. The future resolves once the record is in
+//! // every in-sync replica.
+//! let order = Order { id: "o-1".into(), cents: 1250 };
+//! let delivery = kafka.producer().send("orders.v1", &order.id, &order).await?;
+//! println!("stored at {}/{}", delivery.partition, delivery.offset);
+//!
+//! // A consumer that commits an offset only after its handler returned Ok; a failing record
+//! // is retried with backoff, then dead-lettered to `payments.v1.dlq`.
+//! kafka
+//!     .consumer()
+//!     .run(|record: Record| async move {
+//!         let paid: serde_json::Value = record.json()?;
+//!         println!("{} paid: {paid}", record.key_str().unwrap_or("?"));
+//!         Ok::<(), HandlerError>(())
+//!     })
+//!     .await?;
+//!
+//! // On SIGTERM `run` drains and commits; then flush what is still in flight.
+//! kafka.shutdown(std::time::Duration::from_secs(10)).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - [`config`]: the `KAFKA_*` contract (from [`kafkadeps_core`], which needs no librdkafka),
+//!   and [`Settings::builder`] for code-first services;
+//! - [`producer`]: [`Producer`], [`OutgoingRecord`], [`Event`] types and exactly-once
+//!   consume-transform-produce;
+//! - [`consumer`]: the consumer runtime, its options, dead letters and shutdown;
+//! - [`topics`]: `plan` and `ensure` of the declared topics; [`access`]: the ACLs they need;
+//! - [`codec`]: JSON, CloudEvents and Avro payloads; [`telemetry`]: metrics, health, logs and
+//!   trace propagation; [`admin_server`]: `/metrics`, `/livez`, `/readyz`.
 
 pub mod admin_server;
 pub mod codec;
@@ -31,3 +80,8 @@ pub use kafkadeps_macros::Event;
 pub use producer::{Delivery, ProduceError, Producer};
 pub use record::{OutgoingRecord, Record};
 pub use refusal::Refusal;
+
+/// The README's code, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct Readme;
