@@ -6,7 +6,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use kafkadeps::consumer::Ordering;
+use kafkadeps::consumer::Scheduling;
 use kafkadeps_tests::{
     bootstrap, create_topic, describe_topic, eventually, sidecar_bin, start_kafka, unique,
 };
@@ -290,7 +290,7 @@ async fn a_new_group_starts_at_the_earliest_record() {
     let run = tokio::spawn(
         consumer
             .consumer()
-            .ordering(Ordering::Partition)
+            .scheduling(Scheduling::Partition)
             .without_signal_handlers()
             .shutdown_on(async move {
                 let _ = stop_rx.await;

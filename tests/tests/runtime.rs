@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kafkadeps::consumer::{Ordering, dlq_headers};
+use kafkadeps::consumer::{Scheduling, dlq_headers};
 use kafkadeps::{HandlerError, ProduceError};
 use kafkadeps_tests::{committed_offsets, eventually, read_all, start_kafka, unique};
 
@@ -355,7 +355,7 @@ async fn per_key_concurrency_keeps_key_order_and_commits_the_lowest_unfinished()
     let d = Arc::clone(&done);
     let (_stats, running) = kafka
         .consumer()
-        .ordering(Ordering::Key { lanes: 8 })
+        .scheduling(Scheduling::Key { lanes: 8 })
         .without_signal_handlers()
         .shutdown_on(async move { d.notified().await })
         .start(move |record| {

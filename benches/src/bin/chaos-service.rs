@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .consumer()
         // Different keys of a partition run concurrently; one key stays in order, which is
         // what the harness checks.
-        .ordering(kafkadeps::consumer::Ordering::Key { lanes: 32 })
+        .scheduling(kafkadeps::consumer::Scheduling::Key { lanes: 32 })
         .run(move |record: Record| {
             let (producer, out) = (producer.clone(), out.clone());
             async move {

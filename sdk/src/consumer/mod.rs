@@ -2,7 +2,7 @@
 //!
 //! * Offsets are committed only for records whose handler returned (or that were dead-lettered),
 //!   periodically, and synchronously on partition revoke and on shutdown.
-//! * Records of a partition are handled in order; [`Ordering::Key`] runs different keys
+//! * Records of a partition are handled in order; [`Scheduling::Key`] runs different keys
 //!   concurrently while keeping per-key order.
 //! * Retryable failures are retried in place with bounded exponential backoff; after
 //!   `max_attempts`, or at once for permanent failures and poison records, the record goes to
@@ -30,7 +30,7 @@ use rdkafka::error::KafkaError;
 
 pub use dead_letter::{DLQ_SUFFIX, dlq_topic, headers as dlq_headers};
 pub use handler::{FailureKind, HandlerError};
-pub use options::{ConsumerOptions, Ordering};
+pub use options::{ConsumerOptions, Scheduling};
 
 use crate::config::Settings;
 use crate::connection::{Role, client_config};
@@ -151,8 +151,8 @@ impl ConsumerBuilder {
         self
     }
     /// Scheduling within a partition.
-    pub fn ordering(mut self, ordering: Ordering) -> Self {
-        self.options.ordering = ordering;
+    pub fn scheduling(mut self, scheduling: Scheduling) -> Self {
+        self.options.scheduling = scheduling;
         self
     }
     /// Attempts for retryable failures before dead-lettering.

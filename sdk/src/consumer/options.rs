@@ -5,7 +5,7 @@ use std::time::Duration;
 /// How records of one partition are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum Ordering {
+pub enum Scheduling {
     /// One record of a partition at a time, in offset order (the default).
     #[default]
     Partition,
@@ -31,7 +31,7 @@ pub enum Ordering {
 #[non_exhaustive]
 pub struct ConsumerOptions {
     /// Scheduling within a partition.
-    pub ordering: Ordering,
+    pub scheduling: Scheduling,
     /// Attempts for a retryable failure before the record is dead-lettered (at least 1).
     pub max_attempts: u32,
     /// Backoff after the first failed attempt; doubles up to `max_backoff`.
@@ -54,7 +54,7 @@ pub struct ConsumerOptions {
 impl Default for ConsumerOptions {
     fn default() -> Self {
         Self {
-            ordering: Ordering::Partition,
+            scheduling: Scheduling::Partition,
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
@@ -70,9 +70,9 @@ impl Default for ConsumerOptions {
 impl ConsumerOptions {
     /// Lanes per partition.
     pub(crate) fn lanes(&self) -> usize {
-        match self.ordering {
-            Ordering::Partition | Ordering::Pipelined { .. } => 1,
-            Ordering::Key { lanes } => lanes.max(1),
+        match self.scheduling {
+            Scheduling::Partition | Scheduling::Pipelined { .. } => 1,
+            Scheduling::Key { lanes } => lanes.max(1),
         }
     }
 
@@ -83,9 +83,9 @@ impl ConsumerOptions {
 
     /// Handlers started before earlier ones finished, per partition (1 unless pipelined).
     pub(crate) fn window(&self) -> usize {
-        match self.ordering {
-            Ordering::Pipelined { window } => window.max(1),
-            Ordering::Partition | Ordering::Key { .. } => 1,
+        match self.scheduling {
+            Scheduling::Pipelined { window } => window.max(1),
+            Scheduling::Partition | Scheduling::Key { .. } => 1,
         }
     }
 
@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(o.lanes(), 1);
         assert_eq!(
             ConsumerOptions {
-                ordering: Ordering::Key { lanes: 0 },
+                scheduling: Scheduling::Key { lanes: 0 },
                 ..o
             }
             .lanes(),

@@ -239,7 +239,7 @@ impl<'a> Finished<'a> {
     }
 }
 
-/// [`Ordering::Pipelined`](super::Ordering::Pipelined): starts each handler in offset order
+/// [`Scheduling::Pipelined`](super::Scheduling::Pipelined): starts each handler in offset order
 /// (its synchronous part runs before the next record's), keeps up to `window` running, and
 /// cancels the unfinished ones when the worker stops.
 async fn pipelined<H: Handler>(

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kafkadeps::config::{ConfigError, Env};
-use kafkadeps::consumer::Ordering;
+use kafkadeps::consumer::Scheduling;
 use kafkadeps::{ConsumeError, Kafka};
 
 use crate::exit;
@@ -158,7 +158,7 @@ async fn consume(kafka: &Kafka, state: &Arc<AppState>) -> Result<(), ConsumeErro
             let buffer = Arc::clone(buffer);
             builder
                 .max_attempts(options.deliver_attempts)
-                .ordering(Ordering::Pipelined {
+                .scheduling(Scheduling::Pipelined {
                     window: pull::WINDOW_PER_PARTITION,
                 })
                 .run(move |record| buffer.handle(record))
