@@ -73,7 +73,7 @@ fn benches(c: &mut Criterion) {
             .map(|(k, v)| (k.as_str(), v.as_slice()))
             .chain(headers)
             .collect();
-        let rec = record(out.payload_bytes().unwrap(), &hs);
+        let rec = record(out.payload().unwrap(), &hs);
         g.bench_function(format!("{name}/decode"), |b| {
             b.iter(|| ce::from_record(std::hint::black_box(&rec)).unwrap())
         });
@@ -102,7 +102,7 @@ fn benches(c: &mut Criterion) {
 
 /// The headers of an outgoing record, as (name, value) pairs.
 fn kafkadeps_headers(r: &kafkadeps::OutgoingRecord) -> Vec<(String, Vec<u8>)> {
-    r.headers_list().to_vec()
+    r.headers().to_vec()
 }
 
 criterion_group!(codecs, benches);

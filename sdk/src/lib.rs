@@ -52,6 +52,12 @@
 //! - [`topics`]: `plan` and `ensure` of the declared topics; [`access`]: the ACLs they need;
 //! - [`codec`]: JSON, CloudEvents and Avro payloads; [`telemetry`]: metrics, health, logs and
 //!   trace propagation; [`admin_server`]: `/metrics`, `/livez`, `/readyz`.
+//!
+//! Features: `derive` (`#[derive(Event)]`), `cloudevents`, `avro` (with a schema-registry
+//! client) and `gssapi` (Kerberos through Cyrus SASL) are on by default; `vendored` builds
+//! OpenSSL, libcurl and zlib from source for a self-contained binary.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod admin_server;
 pub mod codec;
@@ -76,6 +82,7 @@ pub use consumer::{ConsumeError, HandlerError};
 pub use event::{Event, EventFormat};
 pub use kafka::{Kafka, StartError};
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use kafkadeps_macros::Event;
 pub use producer::{Delivery, ProduceError, Producer};
 pub use record::{OutgoingRecord, Record};

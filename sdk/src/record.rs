@@ -7,7 +7,19 @@ mod fetch;
 pub use consumed::Record;
 pub(crate) use fetch::FetchBuffer;
 
-/// A record to send: topic, optional key, payload bytes, headers.
+/// A record to send: topic, optional key, payload bytes, headers. Its accessors are named as
+/// [`Record`]'s (`topic()`, `key()`, `payload()`, `headers()`); the builder methods are `with_*`.
+///
+/// ```
+/// use kafkadeps::OutgoingRecord;
+///
+/// let record = OutgoingRecord::new("orders.v1")
+///     .with_key("o-1")
+///     .with_payload(br#"{"cents":1250}"#.to_vec())
+///     .with_header("source", "checkout");
+/// assert_eq!(record.key(), Some(&b"o-1"[..]));
+/// assert_eq!(record.headers()[0].0, "source");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct OutgoingRecord {
@@ -30,22 +42,22 @@ impl OutgoingRecord {
         }
     }
     /// Sets the key (same key, same partition, in order).
-    pub fn key(mut self, key: impl AsRef<[u8]>) -> Self {
+    pub fn with_key(mut self, key: impl AsRef<[u8]>) -> Self {
         self.key = Some(key.as_ref().to_vec());
         self
     }
     /// Sets the payload bytes.
-    pub fn payload(mut self, payload: impl Into<Vec<u8>>) -> Self {
+    pub fn with_payload(mut self, payload: impl Into<Vec<u8>>) -> Self {
         self.payload = Some(payload.into());
         self
     }
     /// Adds a header.
-    pub fn header(mut self, name: impl Into<String>, value: impl AsRef<[u8]>) -> Self {
+    pub fn with_header(mut self, name: impl Into<String>, value: impl AsRef<[u8]>) -> Self {
         self.headers.push((name.into(), value.as_ref().to_vec()));
         self
     }
     /// Sends to a fixed partition instead of the key's.
-    pub fn partition(mut self, partition: i32) -> Self {
+    pub fn with_partition(mut self, partition: i32) -> Self {
         self.partition = Some(partition);
         self
     }
@@ -54,15 +66,19 @@ impl OutgoingRecord {
         &self.topic
     }
     /// The key bytes.
-    pub fn key_bytes(&self) -> Option<&[u8]> {
+    pub fn key(&self) -> Option<&[u8]> {
         self.key.as_deref()
     }
     /// The headers, in order.
-    pub fn headers_list(&self) -> &[(String, Vec<u8>)] {
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
         &self.headers
     }
     /// The payload bytes.
-    pub fn payload_bytes(&self) -> Option<&[u8]> {
+    pub fn payload(&self) -> Option<&[u8]> {
         self.payload.as_deref()
+    }
+    /// The fixed partition, if [`with_partition`](Self::with_partition) set one.
+    pub fn partition(&self) -> Option<i32> {
+        self.partition
     }
 }

@@ -147,10 +147,10 @@ async fn each_send_writes_exactly_its_parts() {
         .expect("json");
     p.send_record(
         kafkadeps::OutgoingRecord::new(&topic)
-            .key("k-record")
-            .payload(b"record".to_vec())
-            .header("h1", "v1")
-            .header("h2", ""),
+            .with_key("k-record")
+            .with_payload(b"record".to_vec())
+            .with_header("h1", "v1")
+            .with_header("h2", ""),
     )
     .await
     .expect("record");
@@ -201,9 +201,9 @@ async fn poison_retry_and_dead_letters_keep_order() {
     ] {
         p.send_record(
             kafkadeps::OutgoingRecord::new(&topic)
-                .key(key)
-                .payload(payload.as_bytes().to_vec())
-                .header("trace", "t-1"),
+                .with_key(key)
+                .with_payload(payload.as_bytes().to_vec())
+                .with_header("trace", "t-1"),
         )
         .await
         .expect("sent");

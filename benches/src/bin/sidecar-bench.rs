@@ -148,8 +148,8 @@ async fn direct_throughput(
     for i in 0..total {
         let payload = serde_json::to_vec(&value(i)).expect("json");
         let record = kafkadeps::OutgoingRecord::new(topic)
-            .key(format!("k{}", i % 1000))
-            .payload(payload);
+            .with_key(format!("k{}", i % 1000))
+            .with_payload(payload);
         let p = p.clone();
         inflight.push(async move { p.send_record(record).await });
         if inflight.len() >= concurrency {
@@ -281,8 +281,8 @@ async fn main() {
                 let (producer, topic) = (producer.clone(), topic.clone());
                 async move {
                     let record = kafkadeps::OutgoingRecord::new(topic)
-                        .key(format!("k{i}"))
-                        .payload(serde_json::to_vec(&value(i)).expect("json"));
+                        .with_key(format!("k{i}"))
+                        .with_payload(serde_json::to_vec(&value(i)).expect("json"));
                     producer.send_record(record).await.expect("ack");
                 }
             },

@@ -104,8 +104,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     if arg.as_deref() == Some("--poison") {
         let record = kafkadeps::OutgoingRecord::new(&topic)
-            .key("poison")
-            .payload(b"this is not an order".to_vec());
+            .with_key("poison")
+            .with_payload(b"this is not an order".to_vec());
         let delivery = producer.send_record(record).await?;
         tracing::info!(topic = %topic, partition = delivery.partition, offset = delivery.offset, "Produced a poison record.");
         return Ok(());

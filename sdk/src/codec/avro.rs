@@ -130,9 +130,9 @@ impl AvroWriter {
         value: &T,
     ) -> Result<OutgoingRecord, CodecError> {
         Ok(OutgoingRecord::new(&self.topic)
-            .key(key)
-            .payload(self.encode(value)?)
-            .header("content-type", CONTENT_TYPE))
+            .with_key(key)
+            .with_payload(self.encode(value)?)
+            .with_header("content-type", CONTENT_TYPE))
     }
 }
 

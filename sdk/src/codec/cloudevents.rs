@@ -154,7 +154,7 @@ pub fn to_record(topic: &str, event: Event, mode: Mode) -> Result<OutgoingRecord
     record.headers = shape.headers;
     record.payload = shape.payload;
     if let Some(k) = key {
-        record = record.key(k);
+        record = record.with_key(k);
     }
     Ok(record)
 }

@@ -2,10 +2,13 @@
 //! [`cloudevents`] implements the CloudEvents Kafka protocol binding.
 
 #[cfg(feature = "avro")]
+#[cfg_attr(docsrs, doc(cfg(feature = "avro")))]
 pub mod avro;
 #[cfg(feature = "cloudevents")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cloudevents")))]
 pub mod cloudevents;
 #[cfg(feature = "avro")]
+#[cfg_attr(docsrs, doc(cfg(feature = "avro")))]
 pub mod schema_registry;
 
 use serde::Serialize;

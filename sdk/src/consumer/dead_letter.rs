@@ -33,14 +33,14 @@ pub mod headers {
 pub(crate) fn dead_letter(record: &Record, group: &str, error: &HandlerError) -> OutgoingRecord {
     let mut out = OutgoingRecord::new(dlq_topic(record.topic()));
     if let Some(k) = record.key() {
-        out = out.key(k);
+        out = out.with_key(k);
     }
     if let Some(p) = record.payload() {
-        out = out.payload(p.to_vec());
+        out = out.with_payload(p.to_vec());
     }
     for (name, value) in record.headers() {
         if !name.starts_with("kafka_dlt-") {
-            out = out.header(name, value.unwrap_or_default());
+            out = out.with_header(name, value.unwrap_or_default());
         }
     }
     let (timestamp, kind) = match record.timestamp() {
@@ -48,18 +48,18 @@ pub(crate) fn dead_letter(record: &Record, group: &str, error: &HandlerError) ->
         Timestamp::LogAppendTime(t) => (t, "LOG_APPEND_TIME"),
         Timestamp::NotAvailable => (-1, "NO_TIMESTAMP_TYPE"),
     };
-    out.header(headers::ORIGINAL_TOPIC, record.topic())
-        .header(
+    out.with_header(headers::ORIGINAL_TOPIC, record.topic())
+        .with_header(
             headers::ORIGINAL_PARTITION,
             record.partition().to_be_bytes(),
         )
-        .header(headers::ORIGINAL_OFFSET, record.offset().to_be_bytes())
-        .header(headers::ORIGINAL_TIMESTAMP, timestamp.to_be_bytes())
-        .header(headers::ORIGINAL_TIMESTAMP_TYPE, kind)
-        .header(headers::ORIGINAL_CONSUMER_GROUP, group)
-        .header(
+        .with_header(headers::ORIGINAL_OFFSET, record.offset().to_be_bytes())
+        .with_header(headers::ORIGINAL_TIMESTAMP, timestamp.to_be_bytes())
+        .with_header(headers::ORIGINAL_TIMESTAMP_TYPE, kind)
+        .with_header(headers::ORIGINAL_CONSUMER_GROUP, group)
+        .with_header(
             headers::EXCEPTION_FQCN,
             format!("kafkadeps.{}", error.kind_name()),
         )
-        .header(headers::EXCEPTION_MESSAGE, error.chain())
+        .with_header(headers::EXCEPTION_MESSAGE, error.chain())
 }

@@ -284,6 +284,7 @@ impl Producer {
     /// Sends a CloudEvent in `mode`; `id` and `time` are filled when absent, the
     /// `partitionkey` extension becomes the key. Encoded and handed over now.
     #[cfg(feature = "cloudevents")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cloudevents")))]
     pub fn send_event(
         &self,
         topic: &str,
@@ -416,15 +417,15 @@ fn event_record<E: crate::Event>(event: &E) -> Result<OutgoingRecord, ProduceErr
     match E::FORMAT {
         crate::EventFormat::Json => {
             let mut r = OutgoingRecord::new(topic)
-                .payload(serde_json::to_vec(&json).map_err(|e| {
+                .with_payload(serde_json::to_vec(&json).map_err(|e| {
                     encode(CodecError::Encode {
                         format: "JSON",
                         source: Box::new(e),
                     })
                 })?)
-                .header("content-type", "application/json");
+                .with_header("content-type", "application/json");
             if let Some(k) = key {
-                r = r.key(k);
+                r = r.with_key(k);
             }
             Ok(r)
         }

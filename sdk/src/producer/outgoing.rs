@@ -76,7 +76,7 @@ impl Outgoing for Borrowed<'_> {
         record.key = self.key.map(<[u8]>::to_vec);
         record.payload = self.payload.map(<[u8]>::to_vec);
         for (k, v) in self.headers {
-            record = record.header(*k, v);
+            record = record.with_header(*k, v);
         }
         record
     }

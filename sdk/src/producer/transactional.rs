@@ -242,7 +242,7 @@ impl Job {
             if let Some(p) = &record.payload {
                 base = base.payload(p.as_slice());
             }
-            if let Some(h) = owned_headers(record.header_count(), record.headers()) {
+            if let Some(h) = owned_headers(record.header_count(), Outgoing::headers(record)) {
                 base = base.headers(h);
             }
             match self.producer.send(base) {

@@ -223,12 +223,14 @@ impl Record {
     /// Decodes the CloudEvent the record carries (binary or structured mode, detected per
     /// record). A failure is a poison record.
     #[cfg(feature = "cloudevents")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cloudevents")))]
     pub fn cloud_event(&self) -> Result<::cloudevents::Event, CodecError> {
         crate::codec::cloudevents::from_record(self)
     }
 
     /// Whether the record carries a CloudEvent.
     #[cfg(feature = "cloudevents")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cloudevents")))]
     pub fn is_cloud_event(&self) -> bool {
         crate::codec::cloudevents::is_cloud_event(self)
     }

@@ -43,9 +43,10 @@ impl RecordIn {
                     "records[{index}]: give `key` or `key_base64`, not both"
                 ));
             }
-            (Some(k), None) => out = out.key(k),
+            (Some(k), None) => out = out.with_key(k),
             (None, Some(k)) => {
-                out = out.key(decode(&k).map_err(|e| format!("records[{index}].key_base64: {e}"))?);
+                out = out
+                    .with_key(decode(&k).map_err(|e| format!("records[{index}].key_base64: {e}"))?);
             }
             (None, None) => {}
         }
@@ -55,22 +56,22 @@ impl RecordIn {
                     "records[{index}]: give `value` or `value_base64`, not both"
                 ));
             }
-            (Some(v), None) => out = out.payload(v.get().as_bytes().to_vec()),
+            (Some(v), None) => out = out.with_payload(v.get().as_bytes().to_vec()),
             (None, Some(v)) => {
-                out = out.payload(
+                out = out.with_payload(
                     decode(&v).map_err(|e| format!("records[{index}].value_base64: {e}"))?,
                 );
             }
             (None, None) => {}
         }
         for (name, value) in self.headers {
-            out = out.header(name, value);
+            out = out.with_header(name, value);
         }
         if let Some(p) = self.partition {
             if p < 0 {
                 return Err(format!("records[{index}].partition: must not be negative"));
             }
-            out = out.partition(p);
+            out = out.with_partition(p);
         }
         Ok(out)
     }
@@ -168,23 +169,21 @@ mod tests {
     #[test]
     fn json_values_are_kept_verbatim() {
         let r = outgoing(r#"{"key":"k","value":{"a": [1, 2.50]},"headers":{"h":"v"}}"#).unwrap();
-        assert_eq!(r.key_bytes(), Some(&b"k"[..]));
-        assert_eq!(r.payload_bytes(), Some(&br#"{"a": [1, 2.50]}"#[..]));
-        assert_eq!(r.headers_list(), &[("h".to_owned(), b"v".to_vec())]);
+        assert_eq!(r.key(), Some(&b"k"[..]));
+        assert_eq!(r.payload(), Some(&br#"{"a": [1, 2.50]}"#[..]));
+        assert_eq!(r.headers(), &[("h".to_owned(), b"v".to_vec())]);
     }
 
     #[test]
     fn base64_values_and_tombstones() {
         let r = outgoing(r#"{"key_base64":"AP8=","value_base64":"AAEC"}"#).unwrap();
-        assert_eq!(r.key_bytes(), Some(&[0u8, 255][..]));
-        assert_eq!(r.payload_bytes(), Some(&[0u8, 1, 2][..]));
+        assert_eq!(r.key(), Some(&[0u8, 255][..]));
+        assert_eq!(r.payload(), Some(&[0u8, 1, 2][..]));
         assert_eq!(
-            outgoing(r#"{"key":"k","value":null}"#)
-                .unwrap()
-                .payload_bytes(),
+            outgoing(r#"{"key":"k","value":null}"#).unwrap().payload(),
             None
         );
-        assert_eq!(outgoing(r#"{"key":"k"}"#).unwrap().payload_bytes(), None);
+        assert_eq!(outgoing(r#"{"key":"k"}"#).unwrap().payload(), None);
     }
 
     #[test]

@@ -99,9 +99,9 @@ impl<'a> RequestTrace<'a> {
         if own_trace(&record).is_some() {
             return record;
         }
-        self.pass_on
-            .iter()
-            .fold(record, |record, (name, value)| record.header(*name, value))
+        self.pass_on.iter().fold(record, |record, (name, value)| {
+            record.with_header(*name, value)
+        })
     }
 }
 
@@ -126,7 +126,7 @@ fn send_traced<'p>(
 /// The W3C trace-context headers a record carries itself, if it has a `traceparent`.
 fn own_trace(record: &OutgoingRecord) -> Option<Vec<(&str, &[u8])>> {
     let trace: Vec<(&str, &[u8])> = record
-        .headers_list()
+        .headers()
         .iter()
         .filter(|(name, _)| trace_context::HEADERS.contains(&name.as_str()))
         .map(|(name, value)| (name.as_str(), value.as_slice()))

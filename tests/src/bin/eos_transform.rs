@@ -14,8 +14,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let id = format!("{}:{}", record.partition(), record.offset());
                 Ok(vec![
                     kafkadeps::OutgoingRecord::new(output)
-                        .key(&id)
-                        .payload(id.clone().into_bytes()),
+                        .with_key(&id)
+                        .with_payload(id.clone().into_bytes()),
                 ])
             }
         })
