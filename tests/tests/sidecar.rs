@@ -223,6 +223,61 @@ async fn pushes_run_in_parallel_across_partitions_up_to_the_inflight_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn key_ordering_pushes_keys_of_one_partition_in_parallel_each_key_in_order() {
+    let dir = scratch("sidecar-key-order");
+    let push = push_setup(
+        &dir,
+        1,
+        &[("APP_DELAY_MS", "200")],
+        &[
+            ("KAFKA_SIDECAR_ORDERING", "key"),
+            ("KAFKA_SIDECAR_MAX_INFLIGHT", "4"),
+        ],
+    );
+    push.sidecar.ready().await;
+    // Six keys, four records each, interleaved, in one partition.
+    let records: Vec<serde_json::Value> = (0..24)
+        .map(|i| serde_json::json!({"key": format!("key-{}", i % 6), "value": {"n": i}}))
+        .collect();
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/topics/{}/records",
+            push.sidecar.url(),
+            push.topic
+        ))
+        .json(&serde_json::json!({ "records": records }))
+        .send()
+        .await
+        .expect("produce");
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+    let entries = journal_when(
+        &push.app.journal,
+        Duration::from_secs(60),
+        "24 records pushed",
+        |e| e.iter().filter(|r| r.status == 200).count() >= 24,
+    )
+    .await;
+    let most = entries.iter().map(|e| e.concurrent).max().unwrap_or(0);
+    assert!(
+        (2..=4).contains(&most),
+        "keys of one partition pushed in parallel, at most 4 at once: {most}"
+    );
+    // Each key's records arrive in offset order, each once.
+    let mut last: std::collections::BTreeMap<String, i64> = Default::default();
+    for e in &entries {
+        let key = e.key.clone().expect("keyed");
+        let prev = last.insert(key.clone(), e.offset);
+        assert!(
+            prev.is_none_or(|p| p < e.offset),
+            "{key}: offset {} pushed after {prev:?}",
+            e.offset
+        );
+    }
+    assert_eq!(entries.len(), 24, "each record pushed once");
+    assert_eq!(last.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_sigkilled_sidecar_loses_nothing_after_a_restart() {
     let dir = scratch("sidecar-kill");
     let Push {

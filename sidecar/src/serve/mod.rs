@@ -27,7 +27,7 @@ use kafkadeps::{ConsumeError, Kafka};
 use crate::exit;
 #[cfg(feature = "inject")]
 pub(crate) use options::DEFAULT_SHUTDOWN_GRACE;
-use options::SidecarOptions;
+use options::{PushOrdering, SidecarOptions};
 use push::Pusher;
 use state::{AppState, Consumption};
 
@@ -146,8 +146,15 @@ async fn consume(kafka: &Kafka, state: &Arc<AppState>) -> Result<(), ConsumeErro
                 })?;
             let pusher = Arc::new(pusher);
             let state = Arc::clone(state);
+            let scheduling = match options.ordering {
+                PushOrdering::Partition => Scheduling::Partition,
+                PushOrdering::Key => Scheduling::Key {
+                    lanes: options.max_inflight,
+                },
+            };
             builder
                 .max_attempts(options.deliver_attempts)
+                .scheduling(scheduling)
                 .run(move |record| {
                     let (pusher, state) = (Arc::clone(&pusher), Arc::clone(&state));
                     async move { pusher.deliver(&record, || state.is_draining()).await }

@@ -7,8 +7,19 @@ use std::time::Duration;
 // The variables are part of the SDK's registry of the contract (one place for every name).
 pub(crate) use kafkadeps::config::vars::sidecar::{
     DELIVER_ATTEMPTS, DELIVER_TIMEOUT, DELIVER_URL, IDEMPOTENCY_MAX_KEYS, IDEMPOTENCY_WINDOW,
-    LISTEN, MAX_BODY_BYTES, MAX_INFLIGHT, PULL_LEASE, SHUTDOWN_GRACE, TOKEN_FILE,
+    LISTEN, MAX_BODY_BYTES, MAX_INFLIGHT, ORDERING, PULL_LEASE, SHUTDOWN_GRACE, TOKEN_FILE,
 };
+
+/// How a push consumer schedules the records of one partition (`KAFKA_SIDECAR_ORDERING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum PushOrdering {
+    /// One push per partition at a time, in offset order.
+    #[default]
+    Partition,
+    /// Records of different keys are pushed in parallel (up to `KAFKA_SIDECAR_MAX_INFLIGHT` per
+    /// partition, keys hashed to that many lanes); one key's records one at a time, in order.
+    Key,
+}
 use kafkadeps::config::{ConfigError, Env, Problem, Secret};
 
 /// How long the whole drain may take unless `KAFKA_SIDECAR_SHUTDOWN_GRACE` says otherwise.
@@ -22,6 +33,7 @@ pub(crate) struct SidecarOptions {
     pub(crate) token: Option<Secret>,
     pub(crate) deliver_url: Option<reqwest::Url>,
     pub(crate) max_inflight: usize,
+    pub(crate) ordering: PushOrdering,
     pub(crate) max_body_bytes: usize,
     pub(crate) deliver_timeout: Duration,
     pub(crate) deliver_attempts: u32,
@@ -38,6 +50,7 @@ impl Default for SidecarOptions {
             token: None,
             deliver_url: None,
             max_inflight: 16,
+            ordering: PushOrdering::Partition,
             max_body_bytes: 4 * 1024 * 1024,
             deliver_timeout: Duration::from_secs(30),
             deliver_attempts: 10,
@@ -81,6 +94,14 @@ impl SidecarOptions {
             o.max_inflight = positive(v)?;
             Ok(())
         });
+        read(ORDERING, &mut |v| {
+            o.ordering = match v.to_ascii_lowercase().as_str() {
+                "partition" => PushOrdering::Partition,
+                "key" => PushOrdering::Key,
+                _ => return Err(format!("`{v}` is neither `partition` nor `key`")),
+            };
+            Ok(())
+        });
         read(MAX_BODY_BYTES, &mut |v| {
             o.max_body_bytes = positive(v)?;
             Ok(())
@@ -110,6 +131,15 @@ impl SidecarOptions {
             o.idempotency_max_keys = positive(v)?;
             Ok(())
         });
+        if o.ordering == PushOrdering::Key
+            && o.deliver_url.is_none()
+            && lookup(DELIVER_URL).is_none()
+        {
+            errors.push(Problem::new(
+                ORDERING,
+                format!("`key` schedules pushes, so it needs push mode ({DELIVER_URL}); pull mode hands each partition's records out in offset order and the app may process them in any order"),
+            ));
+        }
         // Off loopback, anyone who reaches the port could produce and consume as this service.
         if !o.listen.ip().is_loopback() && o.token.is_none() && lookup(TOKEN_FILE).is_none() {
             errors.push(Problem::new(
@@ -227,6 +257,27 @@ mod tests {
         assert_eq!(o.pull_lease, Duration::from_secs(3));
         assert_eq!(o.idempotency_window, Duration::from_secs(60));
         assert_eq!(o.idempotency_max_keys, 10);
+    }
+
+    #[test]
+    fn key_ordering_is_for_push_mode() {
+        assert_eq!(parse(&[]).unwrap().ordering, PushOrdering::Partition);
+        let push = parse(&[
+            (DELIVER_URL, "http://127.0.0.1:8080/kafka"),
+            (ORDERING, "Key"),
+        ]);
+        assert_eq!(push.unwrap().ordering, PushOrdering::Key);
+        let errors = parse(&[(ORDERING, "key")]).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(ORDERING) && errors[0].contains(DELIVER_URL),
+            "{errors:?}"
+        );
+        let errors = parse(&[(ORDERING, "keys")]).unwrap_err();
+        assert!(
+            errors[0].contains("neither `partition` nor `key`"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -78,8 +78,11 @@ pub mod sidecar {
     pub const TOKEN_FILE: &str = "KAFKA_SIDECAR_TOKEN_FILE";
     /// Base URL records are pushed to (`{url}/{topic}`); pull mode when unset.
     pub const DELIVER_URL: &str = "KAFKA_SIDECAR_DELIVER_URL";
-    /// Pushes in flight at once, across partitions.
+    /// Pushes in flight at once, across partitions (and, with `ORDERING=key`, across keys).
     pub const MAX_INFLIGHT: &str = "KAFKA_SIDECAR_MAX_INFLIGHT";
+    /// Push mode: `partition` (default, one push per partition at a time) or `key` (different
+    /// keys of a partition in parallel, each key in order).
+    pub const ORDERING: &str = "KAFKA_SIDECAR_ORDERING";
     /// Largest accepted request body.
     pub const MAX_BODY_BYTES: &str = "KAFKA_SIDECAR_MAX_BODY_BYTES";
     /// How long one push may take before it counts as failed (and is retried).
@@ -103,6 +106,7 @@ pub mod sidecar {
         TOKEN_FILE,
         DELIVER_URL,
         MAX_INFLIGHT,
+        ORDERING,
         MAX_BODY_BYTES,
         DELIVER_TIMEOUT,
         DELIVER_ATTEMPTS,
