@@ -573,3 +573,72 @@ async fn a_graceful_shutdown_leaves_the_group_at_once() {
     stop_b.notify_one();
     b.await.unwrap().unwrap();
 }
+
+/// A handler twice as long as `max.poll.interval.ms` does not get its member evicted: the
+/// runtime keeps polling (the partition paused) while the handler runs, so there is no
+/// rebalance and nothing is handled twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handler_twice_the_max_poll_interval_keeps_its_member_and_runs_once() {
+    const INTERVAL_MS: u64 = 6_000;
+    let topic = unique("rt-long-handler");
+    let group = unique("rt-long-handler-g");
+    let interval = INTERVAL_MS.to_string();
+    let kafka = start_kafka(&[
+        ("KAFKA_APP", "rt-long-handler"),
+        ("KAFKA_PRODUCES", &format!("{topic}(partitions=1)")),
+        ("KAFKA_CONSUMES", &topic),
+        ("KAFKA_GROUP_ID", &group),
+        // The broker's smallest session timeout; librdkafka wants the poll interval >= it.
+        ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", &interval),
+        ("KAFKA_CLIENT_MAX_POLL_INTERVAL_MS", &interval),
+    ])
+    .await;
+    for key in ["slow", "next-1", "next-2"] {
+        kafka
+            .producer()
+            .send(&topic, key, &key)
+            .await
+            .expect("acknowledged");
+    }
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let c = Arc::clone(&calls);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let s = Arc::clone(&stop);
+    let (stats, running) = kafka
+        .consumer()
+        .without_signal_handlers()
+        .shutdown_on(async move { s.notified().await })
+        .start(move |record| {
+            let c = Arc::clone(&c);
+            async move {
+                let key = record.key_str().unwrap_or_default().to_owned();
+                c.lock().unwrap().push(key.clone());
+                if key == "slow" {
+                    tokio::time::sleep(Duration::from_millis(2 * INTERVAL_MS)).await;
+                }
+                Ok::<(), HandlerError>(())
+            }
+        })
+        .unwrap();
+    let consumer = tokio::spawn(running);
+    eventually(Duration::from_secs(90), "all three records handled", || {
+        let n = calls.lock().unwrap().len();
+        async move { (n >= 3).then_some(()) }
+    })
+    .await;
+    // An evicted member would rejoin and get the slow record again: give that time to show.
+    tokio::time::sleep(Duration::from_millis(INTERVAL_MS)).await;
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["slow", "next-1", "next-2"],
+        "each record handled once, in order"
+    );
+    assert_eq!(stats.rebalances(), 1, "only the first assignment");
+    stop.notify_one();
+    consumer.await.expect("consumer task").expect("clean stop");
+    assert_eq!(
+        committed_offsets(&group, &topic, 1),
+        [3],
+        "all three committed"
+    );
+}
