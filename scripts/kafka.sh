@@ -10,6 +10,8 @@
 #   scripts/kafka.sh stop N        SIGTERM node N (a controlled shutdown), wait for exit
 #   scripts/kafka.sh start N       start node N again (keeps its data), wait until it serves
 #   scripts/kafka.sh bootstrap [--brokers 1|3] [--secure]   print the bootstrap list
+#   scripts/kafka.sh groups [--brokers 1|3] ARGS...   Apache Kafka's GroupsCommand on the plaintext
+#       cluster (3 brokers unless --brokers 1), e.g. groups --list --consumer (GROUP, TYPE, PROTOCOL)
 #   scripts/kafka.sh acls [--brokers 1|3] ARGS...   kafka-acls (Apache Kafka's AclCommand) as the
 #       admin user of the secure cluster, e.g. acls --list, acls --add --allow-principal User:alice ...
 #
@@ -499,6 +501,11 @@ main() {
       [ -f "$(secrets_dir "$size")/admin.properties" ] || die "the secure cluster is not up; run: $0 up --secure"
       kjava org.apache.kafka.tools.AclCommand --bootstrap-server "$(bootstrap_of "$size")" \
         --command-config "$(secrets_dir "$size")/admin.properties" "$@" ;;
+    groups)
+      size=3
+      case "${1:-}" in --brokers) size="${2:-}"; shift 2 || true ;; esac
+      [ "$size" = 1 ] || [ "$size" = 3 ] || die "--brokers must be 1 or 3, not '$size'"
+      kjava org.apache.kafka.tools.GroupsCommand --bootstrap-server "$(bootstrap_of "$size")" "$@" ;;
     bootstrap)
       parse_selection "bootstrap [--brokers 1|3] [--secure]" "$@"
       [ "$SIZES" = 3 ] || SIZES=1

@@ -112,7 +112,7 @@ impl Kafka {
             );
             crate::telemetry::metrics().durability_relaxed.set(1);
         }
-        let settings = Arc::new(settings);
+        let mut settings = Arc::new(settings);
         crate::telemetry::clock::calibrate().await;
         let h = health();
         h.set(
@@ -128,16 +128,21 @@ impl Kafka {
                 .await
                 .map_err(|source| StartError::AdminServer { addr, source })?;
         }
-        let report = match Provisioner::new(Arc::clone(&settings))?
-            .ensure(timeout)
-            .await
-        {
+        let provisioner = Provisioner::new(Arc::clone(&settings))?;
+        let report = match provisioner.ensure(timeout).await {
             Ok(r) => r,
             Err(e) => {
                 h.set(TOPICS, ComponentState::Failed(e.to_string()));
                 return Err(e.into());
             }
         };
+        if settings.consumed_topics().next().is_some() {
+            let protocol = provisioner.group_protocol(timeout).await;
+            tracing::info!(group = %settings.group_id, protocol = ?protocol, "Consumer group protocol.");
+            let mut resolved = (*settings).clone();
+            resolved.group_protocol = protocol;
+            settings = Arc::new(resolved);
+        }
         record_plan(&report);
         h.set(TOPICS, ComponentState::Ready);
         let internal = settings

@@ -398,13 +398,24 @@ async fn per_key_concurrency_keeps_key_order_and_commits_the_lowest_unfinished()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_member_joining_and_leaving_loses_nothing_and_keeps_key_order() {
+async fn a_member_joining_and_leaving_loses_nothing_and_keeps_key_order_new_protocol() {
+    member_joining_and_leaving("consumer").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_joining_and_leaving_loses_nothing_and_keeps_key_order_classic_protocol() {
+    member_joining_and_leaving("classic").await;
+}
+
+/// A second member joins a consuming group and later leaves, under `protocol`.
+async fn member_joining_and_leaving(protocol: &str) {
     kafkadeps_tests::init_logs();
     let topic = unique("rt-rebalance");
     let group = unique("rt-rebalance-group");
     let vars = [
         ("KAFKA_APP", "rt-rebalance"),
         ("KAFKA_GROUP_ID", group.as_str()),
+        ("KAFKA_GROUP_PROTOCOL", protocol),
     ];
     let decl = format!("{topic}(partitions=6)");
     let mut all = vars.to_vec();
@@ -527,16 +538,32 @@ async fn a_member_joining_and_leaving_loses_nothing_and_keeps_key_order() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_graceful_shutdown_leaves_the_group_at_once() {
+async fn a_graceful_shutdown_leaves_the_group_at_once_new_protocol() {
+    // The new protocol's session timeout is the broker's (45 s by default).
+    graceful_shutdown_leaves_the_group(&[("KAFKA_GROUP_PROTOCOL", "consumer")]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_shutdown_leaves_the_group_at_once_classic_protocol() {
+    graceful_shutdown_leaves_the_group(&[
+        ("KAFKA_GROUP_PROTOCOL", "classic"),
+        ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "45000"),
+    ])
+    .await;
+}
+
+/// A member that stops gracefully hands its partitions over at once, not after its session
+/// timeout.
+async fn graceful_shutdown_leaves_the_group(protocol: &[(&str, &str)]) {
     let topic = unique("rt-leave");
     let group = unique("rt-leave-group");
-    let vars = [
+    let mut vars = vec![
         ("KAFKA_APP", "rt-leave"),
         ("KAFKA_GROUP_ID", group.as_str()),
-        ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "45000"),
     ];
+    vars.extend_from_slice(protocol);
     let decl = format!("{topic}(partitions=3)");
-    let mut all = vars.to_vec();
+    let mut all = vars.clone();
     all.push(("KAFKA_TOPIC", &decl));
     let start_member = |kafka: kafkadeps::Kafka| {
         let stop = Arc::new(tokio::sync::Notify::new());
@@ -641,4 +668,62 @@ async fn a_handler_twice_the_max_poll_interval_keeps_its_member_and_runs_once() 
         [3],
         "all three committed"
     );
+}
+
+/// Unset, `KAFKA_GROUP_PROTOCOL` means the new protocol (KIP-848) on a cluster that serves it
+/// (Apache Kafka 4.x does); `classic`, or a property only the classic protocol knows, means
+/// classic. Asked of the cluster itself (Apache Kafka's GroupsCommand lists each group's type).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_new_group_protocol_is_the_default_where_the_cluster_serves_it() {
+    if kafkadeps_tests::bootstrap() != kafkadeps_tests::LOCAL_CLUSTER {
+        eprintln!("skipped: lists groups with scripts/kafka.sh, on the local cluster only");
+        return;
+    }
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[], "Consumer"),
+        (&[("KAFKA_GROUP_PROTOCOL", "classic")], "Classic"),
+        (&[("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "10000")], "Classic"),
+    ];
+    for (extra, expected) in cases {
+        let topic = unique("rt-protocol");
+        let group = unique("rt-protocol-g");
+        let mut vars = vec![
+            ("KAFKA_APP", "rt-protocol"),
+            ("KAFKA_TOPIC", topic.as_str()),
+            ("KAFKA_GROUP_ID", group.as_str()),
+        ];
+        vars.extend_from_slice(extra);
+        let kafka = start_kafka(&vars).await;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let s = Arc::clone(&stop);
+        let (stats, running) = kafka
+            .consumer()
+            .without_signal_handlers()
+            .shutdown_on(async move { s.notified().await })
+            .start(|_r| async { Ok(()) })
+            .unwrap();
+        let consumer = tokio::spawn(running);
+        eventually(Duration::from_secs(60), "partitions assigned", || {
+            let n = stats.assigned_partitions();
+            async move { (n > 0).then_some(()) }
+        })
+        .await;
+        let g = group.clone();
+        let listed = tokio::task::spawn_blocking(move || {
+            kafkadeps_tests::kafka_sh(&["groups", "--list", "--consumer"])
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(g.as_str()))
+                .map(str::to_owned)
+        })
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("group {group} listed"));
+        assert_eq!(
+            listed.split_whitespace().nth(1),
+            Some(expected),
+            "{extra:?}: {listed}"
+        );
+        stop.notify_one();
+        consumer.await.unwrap().unwrap();
+    }
 }

@@ -156,6 +156,9 @@ struct Config {
     short: bool,
     /// Indexes into [`PHASES`] to run (all by default; `--phases 0,1`).
     phases: Vec<usize>,
+    /// `KAFKA_GROUP_PROTOCOL` of every consumer (`--group-protocol consumer|classic`; unset:
+    /// each one's default).
+    group_protocol: Option<String>,
 }
 
 /// The fault phases, in order.
@@ -189,6 +192,8 @@ struct Rig {
     push_topic: String,
     pull_topic: String,
     pull_group: String,
+    /// `KAFKA_GROUP_PROTOCOL` for the SDK service, if chosen.
+    group_protocol: Option<String>,
     services: Mutex<Vec<Child>>,
     /// A restarted sidecar keeps its addresses.
     push_sidecar: tokio::sync::Mutex<Sidecar>,
@@ -253,6 +258,11 @@ impl Rig {
                 std::env::var("CHAOS_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned()),
             )
             .envs(std::env::var("CHAOS_SERVICE_DEBUG").map(|d| ("KAFKA_CLIENT_DEBUG", d)))
+            .envs(
+                self.group_protocol
+                    .iter()
+                    .map(|p| ("KAFKA_GROUP_PROTOCOL", p.as_str())),
+            )
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()
@@ -953,7 +963,19 @@ async fn main() {
                 .unwrap_or_default(),
             None => (0..PHASES.len()).collect(),
         },
+        group_protocol: args
+            .iter()
+            .position(|a| a == "--group-protocol")
+            .map(|i| args.get(i + 1).cloned().unwrap_or_default()),
     };
+    if cfg
+        .group_protocol
+        .as_deref()
+        .is_some_and(|p| p != "consumer" && p != "classic")
+    {
+        eprintln!("chaos: --group-protocol takes consumer or classic");
+        std::process::exit(64);
+    }
     if cfg.phases.is_empty() || cfg.phases.iter().any(|i| *i >= PHASES.len()) {
         eprintln!(
             "chaos: --phases takes indexes 0..{} separated by commas",
@@ -976,6 +998,9 @@ async fn main() {
             ("KAFKA_GROUP_ID", group),
             ("RUST_LOG", "warn"),
         ];
+        if let Some(p) = &cfg.group_protocol {
+            env.push(("KAFKA_GROUP_PROTOCOL", p));
+        }
         env.extend_from_slice(extra);
         Sidecar::start(&dir, &env)
     };
@@ -998,6 +1023,7 @@ async fn main() {
         push_topic,
         pull_topic,
         pull_group,
+        group_protocol: cfg.group_protocol.clone(),
         services: Mutex::new(Vec::new()),
         exits: Mutex::new(Vec::new()),
     });

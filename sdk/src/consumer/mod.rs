@@ -32,7 +32,7 @@ pub use dead_letter::{DLQ_SUFFIX, dlq_topic, headers as dlq_headers};
 pub use handler::{FailureKind, HandlerError};
 pub use options::{ConsumerOptions, Scheduling};
 
-use crate::config::Settings;
+use crate::config::{GroupProtocol, Settings};
 use crate::connection::{Role, client_config};
 use crate::producer::Producer;
 use crate::record::Record;
@@ -47,7 +47,6 @@ pub const DURABLE_CONSUMER: &[(&str, &str)] = &[
     ("enable.auto.offset.store", "false"),
     ("isolation.level", "read_committed"),
     ("auto.offset.reset", "earliest"),
-    ("partition.assignment.strategy", "cooperative-sticky"),
     ("enable.partition.eof", "false"),
     // librdkafka waits this long before fetching again once its local queue was over its
     // thresholds (default 1 s): a consumer working through a backlog then stalls for a second at
@@ -58,6 +57,20 @@ pub const DURABLE_CONSUMER: &[(&str, &str)] = &[
         crate::telemetry::stats::STATISTICS_INTERVAL_MS,
     ),
 ];
+
+/// The durable defaults and the group protocol `settings` resolved to: the new protocol
+/// (KIP-848) assigns on the broker; the classic one assigns `cooperative-sticky` (incremental
+/// rebalances, as the new protocol's).
+pub(crate) fn consumer_defaults(settings: &Settings) -> Vec<(&'static str, &'static str)> {
+    let protocol: &[(&str, &str)] = match settings.group_protocol {
+        GroupProtocol::Consumer => &[("group.protocol", "consumer")],
+        _ => &[
+            ("group.protocol", "classic"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+        ],
+    };
+    DURABLE_CONSUMER.iter().chain(protocol).copied().collect()
+}
 
 /// Why the consumer stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +266,11 @@ impl ConsumerBuilder {
             stopping: AtomicBool::new(false),
             unreachable: AtomicBool::new(false),
         };
-        let mut config = client_config(&self.settings, Role::Consumer, DURABLE_CONSUMER);
+        let mut config = client_config(
+            &self.settings,
+            Role::Consumer,
+            &consumer_defaults(&self.settings),
+        );
         config.set("group.id", &self.settings.group_id);
         if let Some(id) = &self.settings.group_instance_id {
             config.set("group.instance.id", id);

@@ -20,7 +20,9 @@ use crate::config::Settings;
 use crate::connection::{Role, client_config};
 use crate::consumer::dead_letter::dead_letter;
 use crate::consumer::shutdown::Shutdown;
-use crate::consumer::{ConsumeError, ConsumerOptions, DURABLE_CONSUMER, FailureKind, HandlerError};
+use crate::consumer::{
+    ConsumeError, ConsumerOptions, FailureKind, HandlerError, consumer_defaults,
+};
 use crate::record::{FetchBuffer, OutgoingRecord, Record};
 
 /// What a transform returns for one input: the records to write.
@@ -102,7 +104,11 @@ impl TransactionalProducer {
         if topics.is_empty() {
             return Err(ConsumeError::NothingToConsume);
         }
-        let mut cconf = client_config(&self.settings, Role::Consumer, DURABLE_CONSUMER);
+        let mut cconf = client_config(
+            &self.settings,
+            Role::Consumer,
+            &consumer_defaults(&self.settings),
+        );
         cconf.set("group.id", &self.settings.group_id);
         if let Some(id) = &self.settings.group_instance_id {
             cconf.set("group.instance.id", id);

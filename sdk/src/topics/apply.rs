@@ -13,9 +13,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::ProvisionError;
-use super::live::{Admin, describe};
+use super::live::{Admin, describe, group_protocols};
 use super::{Change, ClusterState, Plan, plan};
-use crate::config::{Settings, TopicPolicy};
+use crate::config::{GroupProtocol, Settings, TopicPolicy};
 use crate::connection::{Role, client_config};
 use crate::refusal::Probe;
 
@@ -149,6 +149,30 @@ impl Provisioner {
                     attempt_timeout = (attempt_timeout * 2).min(REQUEST_TIMEOUT);
                 }
                 other => return other,
+            }
+        }
+    }
+
+    /// The group protocol a consumer of these settings uses: `KAFKA_GROUP_PROTOCOL` when set,
+    /// else the new protocol (KIP-848) where the cluster's coordinators serve it, else classic
+    /// (logged). Asks the cluster only when the protocol is not set.
+    pub async fn group_protocol(&self, timeout: Duration) -> GroupProtocol {
+        match self.settings.group_protocol {
+            GroupProtocol::Auto => {}
+            chosen => return chosen,
+        }
+        match group_protocols(&self.admin, timeout).await {
+            Ok(served) if served.iter().any(|p| p == "consumer") => GroupProtocol::Consumer,
+            Ok(served) => {
+                tracing::info!(
+                    served = %served.join(","),
+                    "The cluster does not serve the new consumer group protocol (KIP-848): using the classic one."
+                );
+                GroupProtocol::Classic
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot tell which group protocols the cluster serves: using the classic one.");
+                GroupProtocol::Classic
             }
         }
     }

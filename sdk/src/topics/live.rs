@@ -102,3 +102,39 @@ pub(crate) async fn describe(
     }
     Ok(ClusterState::new(brokers, topics))
 }
+
+/// The group protocols the cluster's group coordinators serve (the broker config
+/// `group.coordinator.rebalance.protocols`, e.g. `classic,consumer`); empty where a broker does
+/// not have that config (a cluster older than KIP-848).
+pub(crate) async fn group_protocols(
+    admin: &Admin,
+    timeout: Duration,
+) -> Result<Vec<String>, ProvisionError> {
+    let md = metadata(admin, timeout)
+        .await
+        .map_err(ProvisionError::unavailable)?;
+    let Some(broker) = md
+        .brokers()
+        .first()
+        .map(rdkafka::metadata::MetadataBroker::id)
+    else {
+        return Ok(Vec::new());
+    };
+    let opts = AdminOptions::new().request_timeout(Some(timeout));
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Broker(broker)], &opts)
+        .await
+        .map_err(ProvisionError::unavailable)?;
+    Ok(results
+        .into_iter()
+        .flatten()
+        .flat_map(|resource| resource.entries)
+        .filter(|e| e.name == "group.coordinator.rebalance.protocols")
+        .filter_map(|e| e.value)
+        .flat_map(|v| {
+            v.split(',')
+                .map(|p| p.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .collect())
+}

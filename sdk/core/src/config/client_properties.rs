@@ -12,6 +12,7 @@ const OWNED: &[(&str, &str)] = &[
     ("metadata.broker.list", vars::BOOTSTRAP_SERVERS),
     ("group.id", vars::GROUP_ID),
     ("group.instance.id", vars::GROUP_INSTANCE_ID),
+    ("group.protocol", vars::GROUP_PROTOCOL),
     ("security.protocol", vars::SECURITY_PROTOCOL),
     ("sasl.mechanism", vars::SASL_MECHANISM),
     ("sasl.mechanisms", vars::SASL_MECHANISM),

@@ -36,9 +36,9 @@ pub use client_properties::is_sensitive as is_sensitive_property;
 pub use env::Env;
 pub use error::{ConfigError, Problem};
 pub use model::{
-    DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS, DEFAULT_REPLICAS,
-    DEFAULT_TOPIC_CONFIG, Durability, Ownership, ReplicasMode, Requirements, Security, Settings,
-    Topic, TopicPolicy, TopicSpec, Usage,
+    CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS,
+    DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, GroupProtocol, Ownership, ReplicasMode,
+    Requirements, Security, Settings, Topic, TopicPolicy, TopicSpec, Usage,
 };
 pub use secret::Secret;
 

@@ -74,6 +74,40 @@ pub enum Durability {
     Relaxed,
 }
 
+/// The consumer group protocol (`KAFKA_GROUP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum GroupProtocol {
+    /// Unset: the new protocol where the cluster offers it (detected at start), else classic.
+    /// A `KAFKA_CLIENT_*` property only the classic protocol knows (session timeout, heartbeat
+    /// interval, assignment strategy) chooses classic.
+    #[default]
+    Auto,
+    /// KIP-848 (`group.protocol=consumer`): incremental, broker-driven rebalances.
+    Consumer,
+    /// The classic protocol (`group.protocol=classic`, `cooperative-sticky` assignment).
+    Classic,
+}
+
+/// `KAFKA_CLIENT_*` properties of the classic group protocol that the new one refuses, with
+/// what replaces them.
+pub const CLASSIC_ONLY_PROPERTIES: &[(&str, &str)] = &[
+    (
+        "session.timeout.ms",
+        "the broker's group.consumer.session.timeout.ms",
+    ),
+    (
+        "heartbeat.interval.ms",
+        "the broker's group.consumer.heartbeat.interval.ms",
+    ),
+    (
+        "partition.assignment.strategy",
+        "KAFKA_CLIENT_GROUP_REMOTE_ASSIGNOR (uniform or range)",
+    ),
+    ("group.protocol.type", "nothing"),
+];
+
 /// How the service uses a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[non_exhaustive]
@@ -230,6 +264,8 @@ pub struct Settings {
     pub group_id: String,
     /// Static membership instance id.
     pub group_instance_id: Option<String>,
+    /// `KAFKA_GROUP_PROTOCOL`.
+    pub group_protocol: GroupProtocol,
     /// Connection security.
     pub security: Security,
     /// Declared topics, sorted by name.

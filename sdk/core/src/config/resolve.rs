@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::error::{ConfigError, Problems};
 use super::grammar::{self, RawDecl};
 use super::model::{
-    DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS, DEFAULT_REPLICAS,
-    DEFAULT_TOPIC_CONFIG, Durability, Ownership, ReplicasMode, Requirements, Security, Settings,
-    Topic, TopicPolicy, TopicSpec, Usage,
+    CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS,
+    DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, GroupProtocol, Ownership, ReplicasMode,
+    Requirements, Security, Settings, Topic, TopicPolicy, TopicSpec, Usage,
 };
 use super::vars::{self, RawVars};
 use super::{Secret, client_properties, topic_keys};
@@ -477,6 +477,16 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         Durability::Strict,
         &mut problems,
     );
+    let mut group_protocol = one_of(
+        vars::GROUP_PROTOCOL,
+        raw.group_protocol.as_deref(),
+        &[
+            ("consumer", GroupProtocol::Consumer),
+            ("classic", GroupProtocol::Classic),
+        ],
+        GroupProtocol::Auto,
+        &mut problems,
+    );
     let security = security(&raw, &mut problems);
     let warn_unknown = one_of(
         vars::UNKNOWN_VARIABLES,
@@ -721,12 +731,38 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
     };
     let client_properties =
         client_properties::resolve(&raw.client_properties, durability, &mut problems);
+    let classic_only: Vec<(&str, &str)> = CLASSIC_ONLY_PROPERTIES
+        .iter()
+        .filter(|(p, _)| client_properties.contains_key(*p))
+        .copied()
+        .collect();
+    match group_protocol {
+        GroupProtocol::Consumer => {
+            for (property, instead) in &classic_only {
+                problems.push(
+                    &vars::client_property_var(property),
+                    format!(
+                        "`{property}` is not supported by KAFKA_GROUP_PROTOCOL=consumer; use {instead}, or KAFKA_GROUP_PROTOCOL=classic"
+                    ),
+                );
+            }
+        }
+        GroupProtocol::Auto if !classic_only.is_empty() => {
+            warnings.push(format!(
+                "the classic group protocol is used because KAFKA_CLIENT_* sets {} (the new protocol refuses it); set KAFKA_GROUP_PROTOCOL=classic to say so",
+                classic_only.iter().map(|(p, _)| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+            ));
+            group_protocol = GroupProtocol::Classic;
+        }
+        _ => {}
+    }
     problems.into_result(Settings {
         bootstrap_servers,
         client_id,
         app,
         group_id,
         group_instance_id: raw.group_instance_id,
+        group_protocol,
         security,
         topics,
         topic_policy,

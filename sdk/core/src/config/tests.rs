@@ -598,3 +598,53 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn group_protocol_defaults_to_auto_and_classic_only_properties_choose_classic() {
+    let s = parse(&[("KAFKA_TOPIC", "t")]).unwrap();
+    assert_eq!(s.group_protocol, GroupProtocol::Auto);
+    let s = parse(&[("KAFKA_TOPIC", "t"), ("KAFKA_GROUP_PROTOCOL", "classic")]).unwrap();
+    assert_eq!(s.group_protocol, GroupProtocol::Classic);
+    let s = parse(&[
+        ("KAFKA_TOPIC", "t"),
+        ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "6000"),
+    ])
+    .unwrap();
+    assert_eq!(s.group_protocol, GroupProtocol::Classic);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("`session.timeout.ms`") && w.contains("classic")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn the_new_group_protocol_refuses_classic_only_properties_with_their_replacement() {
+    let p = problems(&[
+        ("KAFKA_TOPIC", "t"),
+        ("KAFKA_GROUP_PROTOCOL", "consumer"),
+        ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "6000"),
+        ("KAFKA_CLIENT_PARTITION_ASSIGNMENT_STRATEGY", "range"),
+    ]);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("KAFKA_CLIENT_SESSION_TIMEOUT_MS:")
+                && m.contains("group.consumer.session.timeout.ms")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.contains("KAFKA_CLIENT_GROUP_REMOTE_ASSIGNOR")),
+        "{p:?}"
+    );
+    let p = problems(&[("KAFKA_TOPIC", "t"), ("KAFKA_GROUP_PROTOCOL", "new")]);
+    assert!(p[0].starts_with("KAFKA_GROUP_PROTOCOL:"), "{p:?}");
+    let p = problems(&[
+        ("KAFKA_TOPIC", "t"),
+        ("KAFKA_CLIENT_GROUP_PROTOCOL", "consumer"),
+    ]);
+    assert!(p[0].contains("use KAFKA_GROUP_PROTOCOL"), "{p:?}");
+}

@@ -47,6 +47,8 @@ pub const TOPIC_REPLICAS: &str = "KAFKA_TOPIC_REPLICAS";
 pub const DURABILITY: &str = "KAFKA_DURABILITY";
 /// Prefix of the escape hatch to librdkafka properties (`KAFKA_CLIENT_LINGER_MS` → `linger.ms`).
 pub const CLIENT_PROPERTY_PREFIX: &str = "KAFKA_CLIENT_";
+/// `consumer` (KIP-848) or `classic`; unset: the new protocol where the cluster has it.
+pub const GROUP_PROTOCOL: &str = "KAFKA_GROUP_PROTOCOL";
 /// Static group membership instance id (optional).
 pub const GROUP_INSTANCE_ID: &str = "KAFKA_GROUP_INSTANCE_ID";
 /// Admin server address (`/metrics`, `/livez`, `/readyz`): `host:port` or `off`.
@@ -140,6 +142,7 @@ pub const ALL: &[&str] = &[
     TOPIC_REPLICAS,
     DURABILITY,
     GROUP_INSTANCE_ID,
+    GROUP_PROTOCOL,
     METRICS_LISTEN,
     METRICS_PARTITION_LAG,
     ENSURE_TIMEOUT,
@@ -216,6 +219,7 @@ pub(crate) struct RawVars {
     pub(crate) consumes: Option<String>,
     pub(crate) group_id: Option<String>,
     pub(crate) group_instance_id: Option<String>,
+    pub(crate) group_protocol: Option<String>,
     pub(crate) topic_defaults: Option<String>,
     pub(crate) topic_policy: Option<String>,
     pub(crate) topic_replicas: Option<String>,
