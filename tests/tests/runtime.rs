@@ -408,6 +408,7 @@ async fn a_member_joining_and_leaving_loses_nothing_and_keeps_key_order_classic_
 }
 
 /// A second member joins a consuming group and later leaves, under `protocol`.
+#[allow(clippy::unwrap_used)] // the body of two tests: a failed step fails them
 async fn member_joining_and_leaving(protocol: &str) {
     kafkadeps_tests::init_logs();
     let topic = unique("rt-rebalance");
@@ -554,6 +555,7 @@ async fn a_graceful_shutdown_leaves_the_group_at_once_classic_protocol() {
 
 /// A member that stops gracefully hands its partitions over at once, not after its session
 /// timeout.
+#[allow(clippy::unwrap_used)] // the body of two tests: a failed step fails them
 async fn graceful_shutdown_leaves_the_group(protocol: &[(&str, &str)]) {
     let topic = unique("rt-leave");
     let group = unique("rt-leave-group");
