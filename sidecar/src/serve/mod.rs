@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use kafkadeps::config::{ConfigError, Env};
 use kafkadeps::consumer::Scheduling;
+use kafkadeps::telemetry::ComponentState;
 use kafkadeps::{ConsumeError, Kafka};
 
 use crate::exit;
@@ -30,6 +31,9 @@ pub(crate) use options::DEFAULT_SHUTDOWN_GRACE;
 use options::{PushOrdering, SidecarOptions};
 use push::Pusher;
 use state::{AppState, Consumption};
+
+/// The sidecar's readiness component: its data API serves produce and pull requests.
+const DATA_API: &str = "data-api";
 
 /// Runs until a graceful shutdown; returns the exit code.
 pub(crate) async fn run() -> u8 {
@@ -74,6 +78,13 @@ pub(crate) async fn run() -> u8 {
     tracing::info!(address = %address, "Data API listening.");
     tokio::spawn(on_signals(Arc::clone(&state)));
 
+    // Ready only once requests are served: the SDK's components turn ready inside
+    // `Kafka::start`, a moment before the data API has the started handle.
+    let health = kafkadeps::telemetry::health();
+    health.set(
+        DATA_API,
+        ComponentState::Starting("declared topics are being ensured".into()),
+    );
     let kafka = tokio::select! {
         started = Kafka::start(settings) => match started {
             Ok(k) => k,
@@ -93,6 +104,7 @@ pub(crate) async fn run() -> u8 {
         () = state.stopped() => return exit::OK,
     };
     state.started(kafka.clone());
+    health.set(DATA_API, ComponentState::Ready);
     let consumed = consume(&kafka, &state).await;
     // The consumer is done (drained and committed) or there was none: stop the server,
     // letting in-flight produce requests finish, then flush the producer.
