@@ -672,19 +672,27 @@ async fn a_handler_twice_the_max_poll_interval_keeps_its_member_and_runs_once() 
     );
 }
 
-/// Unset, `KAFKA_GROUP_PROTOCOL` means the new protocol (KIP-848) on a cluster that serves it
-/// (Apache Kafka 4.x does); `classic`, or a property only the classic protocol knows, means
-/// classic. Asked of the cluster itself (Apache Kafka's GroupsCommand lists each group's type).
+/// `KAFKA_GROUP_PROTOCOL=consumer` or `auto` means the new protocol (KIP-848) on a cluster that
+/// serves it (Apache Kafka 4.x does); unset, `classic`, or `auto` with a property only the
+/// classic protocol knows, means classic. Asked of the cluster itself (Apache Kafka's
+/// GroupsCommand lists each group's type).
 #[tokio::test(flavor = "multi_thread")]
-async fn the_new_group_protocol_is_the_default_where_the_cluster_serves_it() {
+async fn the_group_protocol_is_the_declared_one_where_the_cluster_serves_it() {
     if kafkadeps_tests::bootstrap() != kafkadeps_tests::LOCAL_CLUSTER {
         eprintln!("skipped: lists groups with scripts/kafka.sh, on the local cluster only");
         return;
     }
-    let cases: [(&[(&str, &str)], &str); 3] = [
-        (&[], "Consumer"),
-        (&[("KAFKA_GROUP_PROTOCOL", "classic")], "Classic"),
-        (&[("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "10000")], "Classic"),
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[], "Classic"),
+        (&[("KAFKA_GROUP_PROTOCOL", "consumer")], "Consumer"),
+        (&[("KAFKA_GROUP_PROTOCOL", "auto")], "Consumer"),
+        (
+            &[
+                ("KAFKA_GROUP_PROTOCOL", "auto"),
+                ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "10000"),
+            ],
+            "Classic",
+        ),
     ];
     for (extra, expected) in cases {
         let topic = unique("rt-protocol");

@@ -153,13 +153,12 @@ impl Provisioner {
         }
     }
 
-    /// The group protocol a consumer of these settings uses: `KAFKA_GROUP_PROTOCOL` when set,
-    /// else the new protocol (KIP-848) where the cluster's coordinators serve it, else classic
-    /// (logged). Asks the cluster only when the protocol is not set.
+    /// The group protocol a consumer of these settings uses: classic when `KAFKA_GROUP_PROTOCOL`
+    /// says so; for `consumer` and `auto`, the new protocol (KIP-848) where the cluster's
+    /// coordinators serve it, else classic (logged).
     pub async fn group_protocol(&self, timeout: Duration) -> GroupProtocol {
-        match self.settings.group_protocol {
-            GroupProtocol::Auto => {}
-            chosen => return chosen,
+        if self.settings.group_protocol == GroupProtocol::Classic {
+            return GroupProtocol::Classic;
         }
         match group_protocols(&self.admin, timeout).await {
             Ok(served) if served.iter().any(|p| p == "consumer") => GroupProtocol::Consumer,

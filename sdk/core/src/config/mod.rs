@@ -38,7 +38,8 @@ pub use error::{ConfigError, Problem};
 pub use model::{
     CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS,
     DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, GroupProtocol, Ownership, ReplicasMode,
-    Requirements, Security, Settings, Topic, TopicPolicy, TopicSpec, Usage,
+    Requirements, SaslMechanism, Security, SecurityProtocol, Settings, Topic, TopicPolicy,
+    TopicSpec, Usage,
 };
 pub use secret::Secret;
 

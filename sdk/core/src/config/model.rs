@@ -79,15 +79,17 @@ pub enum Durability {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum GroupProtocol {
-    /// Unset: the new protocol where the cluster offers it (detected at start), else classic.
-    /// A `KAFKA_CLIENT_*` property only the classic protocol knows (session timeout, heartbeat
-    /// interval, assignment strategy) chooses classic.
+    /// The classic protocol (`group.protocol=classic`, `cooperative-sticky` assignment): the
+    /// default, until the new one matches it through every fault of `docs/reliability.md`.
     #[default]
-    Auto,
-    /// KIP-848 (`group.protocol=consumer`): incremental, broker-driven rebalances.
-    Consumer,
-    /// The classic protocol (`group.protocol=classic`, `cooperative-sticky` assignment).
     Classic,
+    /// KIP-848 (`group.protocol=consumer`): incremental, broker-driven rebalances, where the
+    /// cluster serves it (asked at start), else classic (logged).
+    Consumer,
+    /// The new protocol where the cluster serves it, else classic; a `KAFKA_CLIENT_*` property
+    /// only the classic protocol knows (session timeout, heartbeat interval, assignment
+    /// strategy) chooses classic.
+    Auto,
 }
 
 /// `KAFKA_CLIENT_*` properties of the classic group protocol that the new one refuses, with
@@ -208,14 +210,140 @@ impl Topic {
     }
 }
 
+/// `security.protocol`: how the connection to the brokers is secured (`KAFKA_SECURITY_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SecurityProtocol {
+    /// No TLS, no SASL.
+    Plaintext,
+    /// TLS (mutual TLS with a client certificate).
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// Every protocol, in the order messages list them.
+    pub const ALL: [Self; 4] = [
+        Self::Plaintext,
+        Self::Ssl,
+        Self::SaslPlaintext,
+        Self::SaslSsl,
+    ];
+
+    /// The librdkafka value (`sasl_ssl`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plaintext => "plaintext",
+            Self::Ssl => "ssl",
+            Self::SaslPlaintext => "sasl_plaintext",
+            Self::SaslSsl => "sasl_ssl",
+        }
+    }
+
+    /// Whether the protocol authenticates with SASL.
+    pub fn is_sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
+    }
+}
+
+impl fmt::Display for SecurityProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SecurityProtocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"))
+    }
+}
+
+/// `sasl.mechanism` (`KAFKA_SASL_MECHANISM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum SaslMechanism {
+    /// `PLAIN`: user name and password.
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// `SCRAM-SHA-256`.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// `SCRAM-SHA-512`.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+    /// `GSSAPI` (Kerberos; needs the `gssapi` feature).
+    #[serde(rename = "GSSAPI")]
+    Gssapi,
+    /// `OAUTHBEARER` (incl. OIDC).
+    #[serde(rename = "OAUTHBEARER")]
+    OauthBearer,
+}
+
+impl SaslMechanism {
+    /// Every mechanism, in the order messages list them.
+    pub const ALL: [Self; 5] = [
+        Self::Plain,
+        Self::ScramSha256,
+        Self::ScramSha512,
+        Self::Gssapi,
+        Self::OauthBearer,
+    ];
+
+    /// The librdkafka value (`SCRAM-SHA-512`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha512 => "SCRAM-SHA-512",
+            Self::Gssapi => "GSSAPI",
+            Self::OauthBearer => "OAUTHBEARER",
+        }
+    }
+
+    /// Whether the mechanism authenticates with a user name and password.
+    pub fn needs_password(self) -> bool {
+        matches!(self, Self::Plain | Self::ScramSha256 | Self::ScramSha512)
+    }
+}
+
+impl fmt::Display for SaslMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SaslMechanism {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_uppercase();
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER"
+                )
+            })
+    }
+}
+
 /// Security settings for the connection to the brokers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Security {
-    /// `security.protocol` (lowercase), if set.
-    pub protocol: Option<String>,
+    /// `security.protocol`, if set.
+    pub protocol: Option<SecurityProtocol>,
     /// `sasl.mechanism`, if set.
-    pub sasl_mechanism: Option<String>,
+    pub sasl_mechanism: Option<SaslMechanism>,
     /// SASL user name.
     pub sasl_username: Option<String>,
     /// SASL password, from `KAFKA_SASL_PASSWORD` or the file `KAFKA_SASL_PASSWORD_FILE` names.
@@ -231,17 +359,30 @@ pub struct Security {
 impl Security {
     /// The librdkafka properties these settings stand for.
     pub fn client_properties(&self) -> Vec<(&'static str, &str)> {
+        let typed = [
+            (
+                "security.protocol",
+                self.protocol.map(SecurityProtocol::as_str),
+            ),
+            (
+                "sasl.mechanism",
+                self.sasl_mechanism.map(SaslMechanism::as_str),
+            ),
+        ];
         let plain = [
-            ("security.protocol", &self.protocol),
-            ("sasl.mechanism", &self.sasl_mechanism),
             ("sasl.username", &self.sasl_username),
             ("ssl.ca.location", &self.ssl_ca_location),
             ("ssl.certificate.location", &self.ssl_certificate_location),
             ("ssl.key.location", &self.ssl_key_location),
         ];
-        let mut out: Vec<(&'static str, &str)> = plain
+        let mut out: Vec<(&'static str, &str)> = typed
             .into_iter()
-            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .chain(
+                plain
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_deref().map(|v| (k, v))),
+            )
             .collect();
         if let Some(p) = &self.sasl_password {
             out.push(("sasl.password", p.expose()));

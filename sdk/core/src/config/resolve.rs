@@ -8,7 +8,8 @@ use super::grammar::{self, RawDecl};
 use super::model::{
     CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS,
     DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, GroupProtocol, Ownership, ReplicasMode,
-    Requirements, Security, Settings, Topic, TopicPolicy, TopicSpec, Usage,
+    Requirements, SaslMechanism, Security, SecurityProtocol, Settings, Topic, TopicPolicy,
+    TopicSpec, Usage,
 };
 use super::vars::{self, RawVars};
 use super::{Secret, client_properties, topic_keys};
@@ -294,46 +295,32 @@ fn one_of<T: Copy>(
 }
 
 fn security(raw: &RawVars, problems: &mut Problems) -> Security {
-    let protocol = raw
-        .security_protocol
-        .as_deref()
-        .map(|p| p.trim().to_ascii_lowercase());
-    if let Some(p) = &protocol
-        && !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&p.as_str())
-    {
-        problems.push(
-            vars::SECURITY_PROTOCOL,
-            format!("`{p}` is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
-        );
-    }
+    let protocol =
+        raw.security_protocol
+            .as_deref()
+            .and_then(|p| match p.parse::<SecurityProtocol>() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    problems.push(vars::SECURITY_PROTOCOL, e);
+                    None
+                }
+            });
     let mechanism = raw
         .sasl_mechanism
         .as_deref()
-        .map(|m| m.trim().to_ascii_uppercase());
-    if let Some(m) = &mechanism {
-        if ![
-            "PLAIN",
-            "SCRAM-SHA-256",
-            "SCRAM-SHA-512",
-            "GSSAPI",
-            "OAUTHBEARER",
-        ]
-        .contains(&m.as_str())
-        {
-            problems.push(
-                vars::SASL_MECHANISM,
-                format!(
-                    "`{m}` is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER"
-                ),
-            );
-        }
-        if m == "GSSAPI" && !cfg!(feature = "gssapi") {
-            problems.push(
-                vars::SASL_MECHANISM,
-                "GSSAPI (Kerberos) is not built in: build kafkadeps with its `gssapi` feature \
-                 (kafkadeps-sidecar: `--features gssapi`)",
-            );
-        }
+        .and_then(|m| match m.parse::<SaslMechanism>() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                problems.push(vars::SASL_MECHANISM, e);
+                None
+            }
+        });
+    if mechanism == Some(SaslMechanism::Gssapi) && !cfg!(feature = "gssapi") {
+        problems.push(
+            vars::SASL_MECHANISM,
+            "GSSAPI (Kerberos) is not built in: build kafkadeps with its `gssapi` feature \
+             (kafkadeps-sidecar: `--features gssapi`)",
+        );
     }
     let password = match (&raw.sasl_password, &raw.sasl_password_file) {
         (Some(_), Some(_)) => {
@@ -360,16 +347,17 @@ fn security(raw: &RawVars, problems: &mut Problems) -> Security {
         },
         (None, None) => None,
     };
-    let sasl_protocol = protocol.as_deref().is_some_and(|p| p.starts_with("sasl"));
+    let sasl_protocol = raw
+        .security_protocol
+        .as_deref()
+        .is_some_and(|p| p.trim().to_ascii_lowercase().starts_with("sasl"));
     if mechanism.is_some() && !sasl_protocol {
         problems.push(
             vars::SASL_MECHANISM,
             "is set but KAFKA_SECURITY_PROTOCOL is not sasl_plaintext or sasl_ssl",
         );
     }
-    let needs_credentials = mechanism
-        .as_deref()
-        .is_some_and(|m| m == "PLAIN" || m.starts_with("SCRAM"));
+    let needs_credentials = mechanism.is_some_and(SaslMechanism::needs_password);
     if needs_credentials {
         if raw.sasl_username.is_none() {
             problems.push(
@@ -481,10 +469,11 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         vars::GROUP_PROTOCOL,
         raw.group_protocol.as_deref(),
         &[
-            ("consumer", GroupProtocol::Consumer),
             ("classic", GroupProtocol::Classic),
+            ("consumer", GroupProtocol::Consumer),
+            ("auto", GroupProtocol::Auto),
         ],
-        GroupProtocol::Auto,
+        GroupProtocol::Classic,
         &mut problems,
     );
     let security = security(&raw, &mut problems);

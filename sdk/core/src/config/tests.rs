@@ -257,7 +257,7 @@ fn gssapi_only_when_built_in() {
     ];
     if cfg!(feature = "gssapi") {
         let s = parse(&vars).unwrap();
-        assert_eq!(s.security.sasl_mechanism.as_deref(), Some("GSSAPI"));
+        assert_eq!(s.security.sasl_mechanism, Some(SaslMechanism::Gssapi));
     } else {
         let p = problems(&vars);
         assert!(
@@ -312,7 +312,7 @@ fn secrets_never_show() {
                 .expose()
                 .ends_with("s3cret")
         );
-        assert_eq!(s.security.sasl_mechanism.as_deref(), Some("SCRAM-SHA-256"));
+        assert_eq!(s.security.sasl_mechanism, Some(SaslMechanism::ScramSha256));
     }
     // An invalid configuration's error does not carry the password either.
     let err = parse(&[
@@ -600,13 +600,16 @@ proptest! {
 }
 
 #[test]
-fn group_protocol_defaults_to_auto_and_classic_only_properties_choose_classic() {
+fn group_protocol_defaults_to_classic_and_classic_only_properties_make_auto_classic() {
     let s = parse(&[("KAFKA_TOPIC", "t")]).unwrap();
-    assert_eq!(s.group_protocol, GroupProtocol::Auto);
-    let s = parse(&[("KAFKA_TOPIC", "t"), ("KAFKA_GROUP_PROTOCOL", "classic")]).unwrap();
     assert_eq!(s.group_protocol, GroupProtocol::Classic);
+    let s = parse(&[("KAFKA_TOPIC", "t"), ("KAFKA_GROUP_PROTOCOL", "Auto")]).unwrap();
+    assert_eq!(s.group_protocol, GroupProtocol::Auto);
+    let s = parse(&[("KAFKA_TOPIC", "t"), ("KAFKA_GROUP_PROTOCOL", "consumer")]).unwrap();
+    assert_eq!(s.group_protocol, GroupProtocol::Consumer);
     let s = parse(&[
         ("KAFKA_TOPIC", "t"),
+        ("KAFKA_GROUP_PROTOCOL", "auto"),
         ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "6000"),
     ])
     .unwrap();

@@ -47,7 +47,7 @@ pub const TOPIC_REPLICAS: &str = "KAFKA_TOPIC_REPLICAS";
 pub const DURABILITY: &str = "KAFKA_DURABILITY";
 /// Prefix of the escape hatch to librdkafka properties (`KAFKA_CLIENT_LINGER_MS` → `linger.ms`).
 pub const CLIENT_PROPERTY_PREFIX: &str = "KAFKA_CLIENT_";
-/// `consumer` (KIP-848) or `classic`; unset: the new protocol where the cluster has it.
+/// `classic` (default), `consumer` (KIP-848, where the cluster serves it) or `auto`.
 pub const GROUP_PROTOCOL: &str = "KAFKA_GROUP_PROTOCOL";
 /// Static group membership instance id (optional).
 pub const GROUP_INSTANCE_ID: &str = "KAFKA_GROUP_INSTANCE_ID";
