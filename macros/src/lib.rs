@@ -123,7 +123,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         )
     })?;
     if let Err(problem) = kafkadeps_core::config::validate_topic_name(&topic.value()) {
-        return Err(syn::Error::new_spanned(topic, problem));
+        return Err(syn::Error::new_spanned(topic, problem.to_string()));
     }
     let cloudevents = match opts.format.as_ref().map(LitStr::value).as_deref() {
         None | Some("json") => false,

@@ -85,7 +85,7 @@ pub use kafka::{Kafka, StartError};
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use kafkadeps_macros::Event;
 pub use producer::{Delivery, ProduceError, Producer};
-pub use record::{OutgoingRecord, Record};
+pub use record::{OutgoingRecord, Record, RecordTimestamp};
 pub use refusal::Refusal;
 
 /// The README's code, compiled as a doctest so it cannot rot.

@@ -4,7 +4,7 @@
 mod consumed;
 mod fetch;
 
-pub use consumed::Record;
+pub use consumed::{Record, RecordTimestamp};
 pub(crate) use fetch::FetchBuffer;
 
 /// A record to send: topic, optional key, payload bytes, headers. Its accessors are named as

@@ -224,6 +224,44 @@ pub async fn describe_topic(
     (t.partitions().len(), replicas, config)
 }
 
+/// A consumer of a test's [`kafkadeps::Kafka`] running on its own task, without signal
+/// handlers, until [`Member::stop`].
+pub struct Member {
+    stop: std::sync::Arc<tokio::sync::Notify>,
+    /// Its counters (rebalances, assigned partitions, commits).
+    pub stats: kafkadeps::consumer::ConsumerStats,
+    task: tokio::task::JoinHandle<Result<(), kafkadeps::ConsumeError>>,
+}
+
+impl Member {
+    /// Starts consuming the declared topics with `handler`.
+    pub fn start<F, Fut>(kafka: &kafkadeps::Kafka, handler: F) -> Self
+    where
+        F: Fn(kafkadeps::Record) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), kafkadeps::HandlerError>> + Send + 'static,
+    {
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let s = std::sync::Arc::clone(&stop);
+        let (stats, running) = kafka
+            .consumer()
+            .without_signal_handlers()
+            .shutdown_on(async move { s.notified().await })
+            .start(handler)
+            .expect("consumer starts");
+        Self {
+            stop,
+            stats,
+            task: tokio::spawn(running),
+        }
+    }
+
+    /// Asks the consumer to drain and stop; returns how it ended.
+    pub async fn stop(self) -> Result<(), kafkadeps::ConsumeError> {
+        self.stop.notify_one();
+        self.task.await.expect("consumer task")
+    }
+}
+
 /// Starts kafkadeps with `vars` on the cluster under test (no process env involved).
 pub async fn start_kafka(vars: &[(&str, &str)]) -> kafkadeps::Kafka {
     let boot = bootstrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kafkadeps::consumer::{Scheduling, dlq_headers};
 use kafkadeps::{HandlerError, ProduceError};
-use kafkadeps_tests::{committed_offsets, eventually, read_all, start_kafka, unique};
+use kafkadeps_tests::{Member, committed_offsets, eventually, read_all, start_kafka, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_thousand_keyed_records_exactly_once_in_key_order() {
@@ -567,30 +567,18 @@ async fn graceful_shutdown_leaves_the_group(protocol: &[(&str, &str)]) {
     let decl = format!("{topic}(partitions=3)");
     let mut all = vars.clone();
     all.push(("KAFKA_TOPIC", &decl));
-    let start_member = |kafka: kafkadeps::Kafka| {
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let s = Arc::clone(&stop);
-        let (stats, running) = kafka
-            .consumer()
-            .without_signal_handlers()
-            .shutdown_on(async move { s.notified().await })
-            .start(|_r| async { Ok(()) })
-            .unwrap();
-        (stop, stats, tokio::spawn(running))
-    };
-    let (stop_a, stats_a, a) = start_member(start_kafka(&all).await);
+    let a = Member::start(&start_kafka(&all).await, |_r| async { Ok(()) });
     eventually(Duration::from_secs(60), "A holds the partitions", || {
-        let n = stats_a.assigned_partitions();
+        let n = a.stats.assigned_partitions();
         async move { (n == 3).then_some(()) }
     })
     .await;
-    stop_a.notify_one();
-    a.await.unwrap().expect("A stops cleanly");
+    a.stop().await.expect("A stops cleanly");
     // A left the group: B gets the partitions now, not after A's 45 s session timeout.
     let started = std::time::Instant::now();
-    let (stop_b, stats_b, b) = start_member(start_kafka(&all).await);
+    let b = Member::start(&start_kafka(&all).await, |_r| async { Ok(()) });
     eventually(Duration::from_secs(60), "B holds the partitions", || {
-        let n = stats_b.assigned_partitions();
+        let n = b.stats.assigned_partitions();
         async move { (n == 3).then_some(()) }
     })
     .await;
@@ -599,8 +587,7 @@ async fn graceful_shutdown_leaves_the_group(protocol: &[(&str, &str)]) {
         "B waited {:?}",
         started.elapsed()
     );
-    stop_b.notify_one();
-    b.await.unwrap().unwrap();
+    b.stop().await.expect("B stops cleanly");
 }
 
 /// A handler twice as long as `max.poll.interval.ms` does not get its member evicted: the
@@ -630,26 +617,20 @@ async fn a_handler_twice_the_max_poll_interval_keeps_its_member_and_runs_once() 
             .expect("acknowledged");
     }
     let calls: Arc<Mutex<Vec<String>>> = Arc::default();
-    let c = Arc::clone(&calls);
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let s = Arc::clone(&stop);
-    let (stats, running) = kafka
-        .consumer()
-        .without_signal_handlers()
-        .shutdown_on(async move { s.notified().await })
-        .start(move |record| {
-            let c = Arc::clone(&c);
-            async move {
-                let key = record.key_str().unwrap_or_default().to_owned();
-                c.lock().unwrap().push(key.clone());
-                if key == "slow" {
-                    tokio::time::sleep(Duration::from_millis(2 * INTERVAL_MS)).await;
-                }
-                Ok::<(), HandlerError>(())
+    let stamps: Arc<Mutex<Vec<Option<kafkadeps::RecordTimestamp>>>> = Arc::default();
+    let (c, t) = (Arc::clone(&calls), Arc::clone(&stamps));
+    let member = Member::start(&kafka, move |record| {
+        let (c, t) = (Arc::clone(&c), Arc::clone(&t));
+        async move {
+            let key = record.key_str().unwrap_or_default().to_owned();
+            c.lock().unwrap().push(key.clone());
+            t.lock().unwrap().push(record.timestamp());
+            if key == "slow" {
+                tokio::time::sleep(Duration::from_millis(2 * INTERVAL_MS)).await;
             }
-        })
-        .unwrap();
-    let consumer = tokio::spawn(running);
+            Ok::<(), HandlerError>(())
+        }
+    });
     eventually(Duration::from_secs(90), "all three records handled", || {
         let n = calls.lock().unwrap().len();
         async move { (n >= 3).then_some(()) }
@@ -662,9 +643,19 @@ async fn a_handler_twice_the_max_poll_interval_keeps_its_member_and_runs_once() 
         ["slow", "next-1", "next-2"],
         "each record handled once, in order"
     );
-    assert_eq!(stats.rebalances(), 1, "only the first assignment");
-    stop.notify_one();
-    consumer.await.expect("consumer task").expect("clean stop");
+    assert_eq!(member.stats.rebalances(), 1, "only the first assignment");
+    // The producer stamped each record (CreateTime), a moment ago.
+    let now = std::time::SystemTime::now();
+    for stamp in stamps.lock().unwrap().iter() {
+        let Some(kafkadeps::RecordTimestamp::Created(ms)) = stamp else {
+            panic!("a CreateTime timestamp: {stamp:?}");
+        };
+        let age = now
+            .duration_since(stamp.and_then(|s| s.time()).expect("after the epoch"))
+            .expect("in the past");
+        assert!(age < Duration::from_secs(300), "{ms} ms is {age:?} old");
+    }
+    member.stop().await.expect("clean stop");
     assert_eq!(
         committed_offsets(&group, &topic, 1),
         [3],
@@ -703,18 +694,9 @@ async fn the_group_protocol_is_the_declared_one_where_the_cluster_serves_it() {
             ("KAFKA_GROUP_ID", group.as_str()),
         ];
         vars.extend_from_slice(extra);
-        let kafka = start_kafka(&vars).await;
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let s = Arc::clone(&stop);
-        let (stats, running) = kafka
-            .consumer()
-            .without_signal_handlers()
-            .shutdown_on(async move { s.notified().await })
-            .start(|_r| async { Ok(()) })
-            .unwrap();
-        let consumer = tokio::spawn(running);
+        let member = Member::start(&start_kafka(&vars).await, |_r| async { Ok(()) });
         eventually(Duration::from_secs(60), "partitions assigned", || {
-            let n = stats.assigned_partitions();
+            let n = member.stats.assigned_partitions();
             async move { (n > 0).then_some(()) }
         })
         .await;
@@ -733,7 +715,6 @@ async fn the_group_protocol_is_the_declared_one_where_the_cluster_serves_it() {
             Some(expected),
             "{extra:?}: {listed}"
         );
-        stop.notify_one();
-        consumer.await.unwrap().unwrap();
+        member.stop().await.expect("clean stop");
     }
 }

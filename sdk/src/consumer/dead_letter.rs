@@ -43,7 +43,7 @@ pub(crate) fn dead_letter(record: &Record, group: &str, error: &HandlerError) ->
             out = out.with_header(name, value.unwrap_or_default());
         }
     }
-    let (timestamp, kind) = match record.timestamp() {
+    let (timestamp, kind) = match record.raw_timestamp() {
         Timestamp::CreateTime(t) => (t, "CREATE_TIME"),
         Timestamp::LogAppendTime(t) => (t, "LOG_APPEND_TIME"),
         Timestamp::NotAvailable => (-1, "NO_TIMESTAMP_TYPE"),

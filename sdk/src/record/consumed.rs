@@ -9,6 +9,32 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::{Codec, CodecError};
 
+/// A record's timestamp (milliseconds since the Unix epoch) and who set it: the topic's
+/// `message.timestamp.type` decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordTimestamp {
+    /// Set by the producer (`CreateTime`, Kafka's default).
+    Created(i64),
+    /// Set by the broker when it appended the record (`LogAppendTime`).
+    Appended(i64),
+}
+
+impl RecordTimestamp {
+    /// Milliseconds since the Unix epoch.
+    pub fn millis(self) -> i64 {
+        match self {
+            Self::Created(ms) | Self::Appended(ms) => ms,
+        }
+    }
+
+    /// As a [`std::time::SystemTime`] (`None` before the epoch).
+    pub fn time(self) -> Option<std::time::SystemTime> {
+        let ms = u64::try_from(self.millis()).ok()?;
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_millis(ms))
+    }
+}
+
 /// A consumed record, owned and cheap to clone (cloning shares it).
 ///
 /// Records of one partition fetched together are copied out of librdkafka into one shared
@@ -139,8 +165,8 @@ impl Record {
         &self.batch.topics[self.entry().topic]
     }
 
-    /// The timestamp with its type.
-    pub(crate) fn timestamp(&self) -> Timestamp {
+    /// The timestamp with its type, as librdkafka reports it.
+    pub(crate) fn raw_timestamp(&self) -> Timestamp {
         self.entry().timestamp
     }
 
@@ -185,6 +211,14 @@ impl Record {
         let e = self.entry();
         let start = e.start + e.key_len.unwrap_or(0);
         e.payload_len.map(|n| &self.batch.bytes[start..start + n])
+    }
+    /// When the record was stamped, and by whom (its producer or the broker), if it was.
+    pub fn timestamp(&self) -> Option<RecordTimestamp> {
+        match self.entry().timestamp {
+            Timestamp::CreateTime(ms) => Some(RecordTimestamp::Created(ms)),
+            Timestamp::LogAppendTime(ms) => Some(RecordTimestamp::Appended(ms)),
+            Timestamp::NotAvailable => None,
+        }
     }
     /// Milliseconds since the epoch, when the record has a timestamp.
     pub fn timestamp_millis(&self) -> Option<i64> {

@@ -81,3 +81,25 @@ impl Problems {
         }
     }
 }
+
+/// A topic name Kafka would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopicNameError {
+    /// Empty, or longer than 249 characters.
+    #[error("topic name `{0}` must be 1 to 249 characters long")]
+    Length(String),
+    /// `.` or `..`.
+    #[error("topic name `{0}` is not allowed")]
+    Reserved(String),
+    /// A character outside `[a-zA-Z0-9._-]`.
+    #[error(
+        "topic name `{name}` contains `{character}`; only letters, digits, `.`, `_` and `-` are allowed"
+    )]
+    Character {
+        /// The name.
+        name: String,
+        /// The first character Kafka refuses.
+        character: char,
+    },
+}

@@ -34,7 +34,7 @@ use std::fmt;
 
 pub use client_properties::is_sensitive as is_sensitive_property;
 pub use env::Env;
-pub use error::{ConfigError, Problem};
+pub use error::{ConfigError, Problem, TopicNameError};
 pub use model::{
     CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS,
     DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, GroupProtocol, Ownership, ReplicasMode,
@@ -47,8 +47,18 @@ pub(crate) use resolve::DURABLE_REPLICAS;
 pub(crate) use topic_keys::same_value as same_config_value;
 
 /// Checks a topic name by Kafka's rules; `Err` says what is wrong.
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
-    resolve::topic_name_problem(name).map_or(Ok(()), Err)
+///
+/// ```
+/// use kafkadeps_core::config::{TopicNameError, validate_topic_name};
+///
+/// assert!(validate_topic_name("orders.v1").is_ok());
+/// assert!(matches!(
+///     validate_topic_name("orders v1"),
+///     Err(TopicNameError::Character { character: ' ', .. })
+/// ));
+/// ```
+pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
+    resolve::check_topic_name(name)
 }
 
 impl Settings {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::error::{ConfigError, Problems};
+use super::error::{ConfigError, Problems, TopicNameError};
 use super::grammar::{self, RawDecl};
 use super::model::{
     CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS,
@@ -77,23 +77,27 @@ fn refuse_weakening(why: &str) -> String {
 
 /// Checks Kafka's topic-name rules.
 pub(crate) fn topic_name_problem(name: &str) -> Option<String> {
+    check_topic_name(name).err().map(|e| e.to_string())
+}
+
+/// Kafka's topic-name rules: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub(crate) fn check_topic_name(name: &str) -> Result<(), TopicNameError> {
     if name.is_empty() || name.len() > 249 {
-        return Some(format!(
-            "topic name `{name}` must be 1 to 249 characters long"
-        ));
+        return Err(TopicNameError::Length(name.to_owned()));
     }
     if name == "." || name == ".." {
-        return Some(format!("topic name `{name}` is not allowed"));
+        return Err(TopicNameError::Reserved(name.to_owned()));
     }
-    if let Some(c) = name
+    match name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Some(format!(
-            "topic name `{name}` contains `{c}`; only letters, digits, `.`, `_` and `-` are allowed"
-        ));
+        Some(character) => Err(TopicNameError::Character {
+            name: name.to_owned(),
+            character,
+        }),
+        None => Ok(()),
     }
-    None
 }
 
 fn parse_int(
