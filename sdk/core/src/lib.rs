@@ -1,5 +1,6 @@
-//! The kafkadeps declaration model, without I/O and without librdkafka: what the SDK, the
-//! sidecar, the admission webhook and the derive macro share.
+//! The kafkadeps declaration model, without librdkafka and without network I/O (it reads only
+//! the password file `KAFKA_SASL_PASSWORD_FILE` names): what the SDK, the sidecar, the admission
+//! webhook and the derive macro share.
 //!
 //! - [`config`]: the `KAFKA_*` contract — the registry of every variable with its default, the
 //!   declaration grammar, validation and topic-name rules — read through one injectable
