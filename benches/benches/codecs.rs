@@ -56,10 +56,10 @@ fn benches(c: &mut Criterion) {
         g.bench_function(format!("{name}/encode"), |b| {
             b.iter(|| {
                 let event = ce::event("/orders", "com.acme.order.created", data.clone()).unwrap();
-                ce::to_record("bench", event, mode).unwrap()
+                kafkadeps::OutgoingRecord::cloud_event("bench", event, mode).unwrap()
             })
         });
-        let out = ce::to_record(
+        let out = kafkadeps::OutgoingRecord::cloud_event(
             "bench",
             ce::event("/orders", "t", data.clone()).unwrap(),
             mode,

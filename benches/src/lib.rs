@@ -105,7 +105,7 @@ pub async fn produce_raw(p: &FutureProducer, topic: &str, n: usize, payload: &[u
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Sends `n` records through kafkadeps (`send_bytes`: key and payload borrowed for the call and
+/// Sends `n` records through kafkadeps (`send` of an `OutgoingRecord`: its key and payload are
 /// copied into librdkafka's queue, as raw rdkafka's `send_result` does); returns records per
 /// second.
 pub async fn produce_kafkadeps(
@@ -118,7 +118,13 @@ pub async fn produce_kafkadeps(
     let mut inflight = FuturesUnordered::new();
     for i in 0..n {
         let key = (i % 1000).to_string();
-        inflight.push(p.send_bytes(topic, Some(key.as_bytes()), payload));
+        inflight.push(
+            p.send(
+                kafkadeps::OutgoingRecord::new(topic)
+                    .with_key(key)
+                    .with_payload(payload),
+            ),
+        );
         if inflight.len() >= WINDOW {
             inflight.next().await.expect("delivery").expect("ok");
         }

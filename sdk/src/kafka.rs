@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::admin_server;
 use crate::config::{ConfigError, Settings};
+use crate::consumer::TransactionalProducer;
 use crate::consumer::{ConsumerBuilder, dlq_topic};
-use crate::producer::{Producer, TransactionalProducer};
+use crate::producer::Producer;
 use crate::telemetry::{ComponentState, Metrics, PlanAction, PlanLabels, health, metrics};
 use crate::topics::Change;
 use crate::topics::{EnsureReport, ProvisionError, Provisioner};
@@ -74,6 +75,23 @@ pub enum StartError {
 }
 
 /// A service's Kafka dependencies, ensured, with a durable producer.
+///
+/// From the `KAFKA_*` environment ([`Kafka::from_env`]) or from settings built in code:
+///
+/// ```no_run
+/// use kafkadeps::{Declaration, Kafka, Settings};
+///
+/// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+/// let settings = Settings::builder("127.0.0.1:9092")
+///     .app("orders")
+///     .produces(Declaration::new("orders.v1").partitions(12).config("retention.ms", "7d"))
+///     .consumes(Declaration::new("payments.v1"))
+///     .build()?;
+/// // Creates orders.v1 if it is missing (or reports how it differs), checks payments.v1.
+/// let kafka = Kafka::start(settings).await?;
+/// println!("{:?}", kafka.ensure_report());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Kafka {
     settings: Arc<Settings>,

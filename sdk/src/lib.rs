@@ -7,7 +7,7 @@
 //! ## A tour
 //!
 //! ```no_run
-//! use kafkadeps::{HandlerError, Kafka, Record};
+//! use kafkadeps::{HandlerError, Kafka, OutgoingRecord, Record};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -24,7 +24,8 @@
 //! // A durable producer: acks=all, idempotent. The future resolves once the record is in
 //! // every in-sync replica.
 //! let order = Order { id: "o-1".into(), cents: 1250 };
-//! let delivery = kafka.producer().send("orders.v1", &order.id, &order).await?;
+//! let record = OutgoingRecord::json("orders.v1", &order.id, &order)?;
+//! let delivery = kafka.producer().send(record).await?;
 //! println!("stored at {}/{}", delivery.partition, delivery.offset);
 //!
 //! // A consumer that commits an offset only after its handler returned Ok; a failing record
@@ -46,9 +47,10 @@
 //!
 //! - [`config`]: the `KAFKA_*` contract (from [`kafkadeps_core`], which needs no librdkafka),
 //!   and [`Settings::builder`] for code-first services;
-//! - [`producer`]: [`Producer`], [`OutgoingRecord`], [`Event`] types and exactly-once
-//!   consume-transform-produce;
-//! - [`consumer`]: the consumer runtime, its options, dead letters and shutdown;
+//! - [`producer`]: [`Producer`] (one `send` of an [`OutgoingRecord`], `publish` of [`Event`]
+//!   types);
+//! - [`consumer`]: the consumer runtime, its options, dead letters and shutdown, and
+//!   exactly-once consume-transform-produce ([`consumer::TransactionalProducer`]);
 //! - [`topics`]: `plan` and `ensure` of the declared topics; [`access`]: the ACLs they need;
 //! - [`codec`]: JSON, CloudEvents and Avro payloads; [`telemetry`]: metrics, health, logs and
 //!   trace propagation; [`admin_server`]: `/metrics`, `/livez`, `/readyz`.

@@ -33,9 +33,11 @@ fn prepare() -> Result<Provisioner, u8> {
 }
 
 fn failure(e: &ProvisionError) -> u8 {
-    eprintln!("error: {e}");
+    eprintln!("error: {}", crate::serve::chain(e));
     match e {
-        ProvisionError::Unavailable(_) | ProvisionError::NoLeader(_) => exit::UNAVAILABLE,
+        ProvisionError::Unavailable(_)
+        | ProvisionError::Unsettled(_)
+        | ProvisionError::NoLeader(_) => exit::UNAVAILABLE,
         ProvisionError::Refused(_) => exit::REFUSED,
         // A declaration the cluster shows to be invalid: as if the validation had refused it.
         ProvisionError::Plan(PlanError::WeakReplicas { .. }) => exit::INVALID_DECLARATIONS,

@@ -60,7 +60,7 @@ async fn confluent_kafka_reads_kafkadeps_avro() {
         };
         kafka
             .producer()
-            .send_record(writer.record(&order.order_id, &order).unwrap())
+            .send(writer.record(&order.order_id, &order).unwrap())
             .await
             .unwrap();
     }

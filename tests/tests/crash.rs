@@ -64,7 +64,14 @@ async fn sigkilled_consumers_lose_nothing_and_duplicate_only_what_was_in_flight(
     let producer = kafka.producer();
     let sends = (0..RECORDS).map(|i| {
         let (producer, topic) = (producer.clone(), topic.clone());
-        async move { producer.send(&topic, format!("k{}", i % 50), &i).await }
+        async move {
+            producer
+                .send(
+                    kafkadeps::OutgoingRecord::json(&topic, format!("k{}", i % 50), &i)
+                        .expect("JSON"),
+                )
+                .await
+        }
     });
     for r in futures::future::join_all(sends).await {
         r.expect("acknowledged");
@@ -177,7 +184,7 @@ async fn exactly_once_transform_survives_a_crash() {
     let feeding = tokio::spawn(async move {
         for i in 0..RECORDS {
             producer
-                .send(&t, format!("k{i}"), &i)
+                .send(kafkadeps::OutgoingRecord::json(&t, format!("k{i}"), &i).expect("JSON"))
                 .await
                 .expect("input acknowledged");
             if i % 50 == 0 {

@@ -162,7 +162,7 @@ async fn killing_a_partition_leader_while_producing_loses_and_duplicates_nothing
                 for i in (t..RECORDS).step_by(32) {
                     let key = format!("r{i}");
                     producer
-                        .send(&topic, &key, &i)
+                        .send(kafkadeps::OutgoingRecord::json(&topic, &key, &i).expect("JSON"))
                         .await
                         .unwrap_or_else(|e| panic!("{key} not acknowledged: {e}"));
                     acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kafkadeps::OutgoingRecord;
 use kafkadeps::codec::cloudevents::cloudevents::{AttributesReader, Data};
 use kafkadeps::codec::cloudevents::{self as ce, Mode};
 use kafkadeps_tests::{bootstrap, python_peer, start_kafka, unique};
@@ -32,9 +33,12 @@ async fn the_python_peer_decodes_what_kafkadeps_writes() {
     .await;
     let p = kafka.producer();
     p.send(
-        &topic,
-        "json-1",
-        &serde_json::json!({"order_id": "json-1", "amount_cents": 1}),
+        OutgoingRecord::json(
+            &topic,
+            "json-1",
+            &serde_json::json!({"order_id": "json-1", "amount_cents": 1}),
+        )
+        .expect("JSON"),
     )
     .await
     .unwrap();
@@ -44,7 +48,9 @@ async fn the_python_peer_decodes_what_kafkadeps_writes() {
         serde_json::json!({"order_id": "bin-1"}),
     )
     .unwrap();
-    p.send_event(&topic, binary, Mode::Binary).await.unwrap();
+    p.send(OutgoingRecord::cloud_event(&topic, binary, Mode::Binary).unwrap())
+        .await
+        .unwrap();
     let mut structured = ce::event(
         "/orders",
         "com.acme.order.shipped",
@@ -52,7 +58,7 @@ async fn the_python_peer_decodes_what_kafkadeps_writes() {
     )
     .unwrap();
     structured.set_extension(ce::PARTITION_KEY, "str-key");
-    p.send_event(&topic, structured, Mode::Structured)
+    p.send(OutgoingRecord::cloud_event(&topic, structured, Mode::Structured).unwrap())
         .await
         .unwrap();
 

@@ -123,7 +123,7 @@ async fn metrics_of_a_running_service_after_real_traffic() {
         let order = serde_json::json!({"order_id": format!("o{i}"), "customer": "c", "amount_cents": 1000 + 3 * i + 1});
         kafka
             .producer()
-            .send(&topic, format!("o{i}"), &order)
+            .send(kafkadeps::OutgoingRecord::json(&topic, format!("o{i}"), &order).expect("JSON"))
             .await
             .unwrap();
     }
@@ -221,7 +221,7 @@ async fn every_stdout_line_is_json_and_processed_records_carry_fields() {
             serde_json::json!({"order_id": format!("o{i}"), "customer": "c", "amount_cents": 1001});
         kafka
             .producer()
-            .send(&topic, format!("o{i}"), &order)
+            .send(kafkadeps::OutgoingRecord::json(&topic, format!("o{i}"), &order).expect("JSON"))
             .await
             .unwrap();
     }
@@ -332,7 +332,9 @@ async fn lag_in_seconds_grows_while_paused_and_returns_to_zero() {
     let producer = tokio::spawn(async move {
         let mut n = 0u32;
         while flag.load(std::sync::atomic::Ordering::SeqCst) {
-            p.send(&t, "k", &n).await.unwrap();
+            p.send(kafkadeps::OutgoingRecord::json(&t, "k", &n).expect("JSON"))
+                .await
+                .unwrap();
             n += 1;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

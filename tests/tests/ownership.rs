@@ -272,7 +272,7 @@ async fn a_new_group_starts_at_the_earliest_record() {
     for i in 0..5 {
         producer
             .producer()
-            .send(&topic, format!("k{i}"), &i)
+            .send(kafkadeps::OutgoingRecord::json(&topic, format!("k{i}"), &i).expect("JSON"))
             .await
             .expect("sent");
     }

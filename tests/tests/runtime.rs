@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafkadeps::consumer::{Scheduling, dlq_headers};
-use kafkadeps::{HandlerError, ProduceError};
+use kafkadeps::{HandlerError, OutgoingRecord, ProduceError};
 use kafkadeps_tests::{Member, committed_offsets, eventually, read_all, start_kafka, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -24,7 +24,7 @@ async fn hundred_thousand_keyed_records_exactly_once_in_key_order() {
             tokio::spawn(async move {
                 for seq in 0..PER_KEY {
                     producer
-                        .send(&topic, format!("key-{k}"), &seq)
+                        .send(OutgoingRecord::json(&topic, format!("key-{k}"), &seq).expect("JSON"))
                         .await
                         .expect("acknowledged");
                 }
@@ -77,7 +77,13 @@ async fn a_full_local_queue_makes_sends_wait_in_line_and_keeps_their_order() {
     // Every send is made before any is awaited: the first ROOM go to librdkafka, the rest wait
     // in their futures (the caller's memory), not in an unbounded buffer.
     let sends: Vec<_> = (0..SENDS)
-        .map(|i| p.send_bytes(&topic, Some(b"one-key"), i.to_string().as_bytes()))
+        .map(|i| {
+            p.send(
+                OutgoingRecord::new(&topic)
+                    .with_key(b"one-key")
+                    .with_payload(i.to_string()),
+            )
+        })
         .collect();
     assert!(p.in_flight() <= ROOM, "queued: {}", p.in_flight());
     let waiting = format!("{:?}", sends[SENDS - 1]);
@@ -108,7 +114,7 @@ async fn undeclared_topics_are_refused_before_sending() {
     let kafka = start_kafka(&[("KAFKA_APP", "rt"), ("KAFKA_PRODUCES", &topic)]).await;
     let err = kafka
         .producer()
-        .send("not-declared", "k", &1)
+        .send(OutgoingRecord::json("not-declared", "k", &1).expect("JSON"))
         .await
         .unwrap_err();
     assert!(
@@ -118,7 +124,7 @@ async fn undeclared_topics_are_refused_before_sending() {
     assert!(err.to_string().contains("KAFKA_PRODUCES"));
     let ok = kafka
         .producer()
-        .send(&topic, "k", &1)
+        .send(OutgoingRecord::json(&topic, "k", &1).expect("JSON"))
         .await
         .expect("declared topic");
     assert!(ok.offset >= 0);
@@ -133,20 +139,29 @@ async fn each_send_writes_exactly_its_parts() {
     ])
     .await;
     let p = kafka.producer();
-    let err = p.send_bytes("not-declared", None, b"x").await.unwrap_err();
+    let err = p
+        .send(OutgoingRecord::new("not-declared").with_payload(*b"x"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ProduceError::UndeclaredTopic(ref t) if t == "not-declared"),
         "{err}"
     );
-    p.send_bytes(&topic, Some(b"k-bytes"), b"raw \x00 bytes")
+    p.send(
+        OutgoingRecord::new(&topic)
+            .with_key(b"k-bytes")
+            .with_payload(*b"raw \x00 bytes"),
+    )
+    .await
+    .expect("bytes");
+    p.send(OutgoingRecord::new(&topic).with_payload(*b"no key"))
         .await
-        .expect("bytes");
-    p.send_bytes(&topic, None, b"no key").await.expect("no key");
-    p.send(&topic, "k-json", &serde_json::json!({"n": 1}))
+        .expect("no key");
+    p.send(OutgoingRecord::json(&topic, "k-json", &serde_json::json!({"n": 1})).expect("JSON"))
         .await
         .expect("json");
-    p.send_record(
-        kafkadeps::OutgoingRecord::new(&topic)
+    p.send(
+        OutgoingRecord::new(&topic)
             .with_key("k-record")
             .with_payload(b"record".to_vec())
             .with_header("h1", "v1")
@@ -199,8 +214,8 @@ async fn poison_retry_and_dead_letters_keep_order() {
         ("d", "\"always-fail\""),
         ("e", "\"ok-2\""),
     ] {
-        p.send_record(
-            kafkadeps::OutgoingRecord::new(&topic)
+        p.send(
+            OutgoingRecord::new(&topic)
                 .with_key(key)
                 .with_payload(payload.as_bytes().to_vec())
                 .with_header("trace", "t-1"),
@@ -339,7 +354,7 @@ async fn per_key_concurrency_keeps_key_order_and_commits_the_lowest_unfinished()
     for i in 0..200u32 {
         kafka
             .producer()
-            .send(&topic, format!("k{}", i % 10), &i)
+            .send(OutgoingRecord::json(&topic, format!("k{}", i % 10), &i).expect("JSON"))
             .await
             .unwrap();
     }
@@ -454,7 +469,10 @@ async fn member_joining_and_leaving(protocol: &str) {
     let t = topic.clone();
     let produce = tokio::spawn(async move {
         for i in 0..TOTAL {
-            producer.send(&t, format!("k{}", i % 30), &i).await.unwrap();
+            producer
+                .send(OutgoingRecord::json(&t, format!("k{}", i % 30), &i).expect("JSON"))
+                .await
+                .unwrap();
             if i % 100 == 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -612,7 +630,7 @@ async fn a_handler_twice_the_max_poll_interval_keeps_its_member_and_runs_once() 
     for key in ["slow", "next-1", "next-2"] {
         kafka
             .producer()
-            .send(&topic, key, &key)
+            .send(OutgoingRecord::json(&topic, key, &key).expect("JSON"))
             .await
             .expect("acknowledged");
     }

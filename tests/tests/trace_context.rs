@@ -34,7 +34,9 @@ async fn a_consumed_record_continues_the_producers_trace() {
     // A send starts when it is called: its span's parent is the span current at the call (as
     // inside an `#[instrument]`ed function), not one the returned future is instrumented with.
     let producer = kafka.producer();
-    let sent = checkout.in_scope(|| producer.send(&topic, "k", &"payload"));
+    let sent = checkout.in_scope(|| {
+        producer.send(kafkadeps::OutgoingRecord::json(&topic, "k", &"payload").expect("JSON"))
+    });
     sent.await.unwrap();
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

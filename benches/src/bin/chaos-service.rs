@@ -23,8 +23,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .run(move |record: Record| {
             let (producer, out) = (producer.clone(), out.clone());
             async move {
+                let mut copy = kafkadeps::OutgoingRecord::new(out)
+                    .with_payload(record.payload().unwrap_or_default());
+                if let Some(key) = record.key() {
+                    copy = copy.with_key(key);
+                }
                 producer
-                    .send_bytes(&out, record.key(), record.payload().unwrap_or_default())
+                    .send(copy)
                     .await
                     .map(|_| ())
                     .map_err(HandlerError::retryable)

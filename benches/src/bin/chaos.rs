@@ -396,7 +396,11 @@ fn producers(
                         }
                         let result: Result<(), String> = if let Some((producer, topic)) = &sdk {
                             producer
-                                .send_bytes(topic, Some(key_text.as_bytes()), &bytes)
+                                .send(
+                                    kafkadeps::OutgoingRecord::new(topic.as_str())
+                                        .with_key(&key_text)
+                                        .with_payload(bytes.as_slice()),
+                                )
                                 .await
                                 .map(|_| ())
                                 .map_err(|e| match e {

@@ -151,7 +151,7 @@ async fn direct_throughput(
             .with_key(format!("k{}", i % 1000))
             .with_payload(payload);
         let p = p.clone();
-        inflight.push(async move { p.send_record(record).await });
+        inflight.push(async move { p.send(record).await });
         if inflight.len() >= concurrency {
             inflight.next().await.expect("one").expect("ack");
         }
@@ -283,7 +283,7 @@ async fn main() {
                     let record = kafkadeps::OutgoingRecord::new(topic)
                         .with_key(format!("k{i}"))
                         .with_payload(serde_json::to_vec(&value(i)).expect("json"));
-                    producer.send_record(record).await.expect("ack");
+                    producer.send(record).await.expect("ack");
                 }
             },
         )

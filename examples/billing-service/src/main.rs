@@ -96,7 +96,11 @@ async fn bill(
         };
         // Not acknowledged: the order is retried (at-least-once, so it may be written twice).
         out.producer
-            .send(&out.topic, &order.order_id, &billed)
+            .send(kafkadeps::OutgoingRecord::json(
+                &out.topic,
+                &order.order_id,
+                &billed,
+            )?)
             .await
             .map_err(HandlerError::retryable)?;
     }

@@ -61,9 +61,10 @@ async fn produce_at(
         }
         let order = order(format!("{prefix}-{i}"), i);
         i += 1;
+        let record = kafkadeps::OutgoingRecord::json(topic, &order.order_id, &order)?;
         let (producer, topic) = (producer.clone(), topic.to_owned());
         in_flight.spawn(async move {
-            let delivery = producer.send(&topic, &order.order_id, &order).await?;
+            let delivery = producer.send(record).await?;
             tracing::info!(
                 order_id = %order.order_id, topic = %topic,
                 partition = delivery.partition, offset = delivery.offset,
@@ -106,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let record = kafkadeps::OutgoingRecord::new(&topic)
             .with_key("poison")
             .with_payload(b"this is not an order".to_vec());
-        let delivery = producer.send_record(record).await?;
+        let delivery = producer.send(record).await?;
         tracing::info!(topic = %topic, partition = delivery.partition, offset = delivery.offset, "Produced a poison record.");
         return Ok(());
     }
@@ -121,15 +122,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let sends = (0..count).map(|i| {
         let (producer, topic) = (producer.clone(), topic.clone());
+        let order = order(format!("order-{i}"), i);
+        let record = kafkadeps::OutgoingRecord::json(&topic, &order.order_id, &order);
         async move {
-            let order = order(format!("order-{i}"), i);
-            let delivery = producer.send(&topic, &order.order_id, &order).await?;
+            let delivery = producer.send(record?).await?;
             tracing::info!(
                 order_id = %order.order_id, topic = %topic,
                 partition = delivery.partition, offset = delivery.offset,
                 "Produced order."
             );
-            Ok::<_, kafkadeps::ProduceError>(())
+            Ok::<_, Box<dyn std::error::Error>>(())
         }
     });
     for result in futures::future::join_all(sends).await {

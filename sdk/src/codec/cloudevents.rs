@@ -136,7 +136,11 @@ pub fn event(source: &str, ty: &str, data: serde_json::Value) -> Result<Event, C
 }
 
 /// The record for `event` on `topic` in `mode`. The key is the `partitionkey` extension.
-pub fn to_record(topic: &str, event: Event, mode: Mode) -> Result<OutgoingRecord, CodecError> {
+pub(crate) fn to_record(
+    topic: &str,
+    event: Event,
+    mode: Mode,
+) -> Result<OutgoingRecord, CodecError> {
     let event = complete(event)?;
     let key = match event.extension(PARTITION_KEY) {
         Some(ExtensionValue::String(s)) => Some(s.clone()),

@@ -53,27 +53,51 @@ pub trait Codec<T: ?Sized>: Send + Sync {
         T: Sized;
 }
 
+/// The `content-type` of JSON payloads.
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// `value` as JSON bytes: the one place kafkadeps encodes JSON.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    serde_json::to_vec(value).map_err(|e| CodecError::Encode {
+        format: "JSON",
+        source: Box::new(e),
+    })
+}
+
+/// `value` as a JSON tree (the data of a CloudEvent).
+#[cfg(feature = "cloudevents")]
+pub(crate) fn to_json_value<T: Serialize + ?Sized>(
+    value: &T,
+) -> Result<serde_json::Value, CodecError> {
+    serde_json::to_value(value).map_err(|e| CodecError::Encode {
+        format: "JSON",
+        source: Box::new(e),
+    })
+}
+
+/// A value from JSON bytes: the one place kafkadeps decodes JSON.
+pub(crate) fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    serde_json::from_slice(bytes).map_err(|e| CodecError::Decode {
+        format: "JSON",
+        source: Box::new(e),
+    })
+}
+
 /// JSON via serde: the default codec.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json;
 
 impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
     fn content_type(&self) -> &'static str {
-        "application/json"
+        JSON_CONTENT_TYPE
     }
 
     fn encode(&self, value: &T) -> Result<Vec<u8>, CodecError> {
-        serde_json::to_vec(value).map_err(|e| CodecError::Encode {
-            format: "JSON",
-            source: Box::new(e),
-        })
+        to_json(value)
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
-        serde_json::from_slice(bytes).map_err(|e| CodecError::Decode {
-            format: "JSON",
-            source: Box::new(e),
-        })
+        from_json(bytes)
     }
 }
 

@@ -11,6 +11,7 @@
 //! * Graceful shutdown on SIGTERM/SIGINT or a future of yours; fatal errors end `run` with an error.
 
 pub(crate) mod dead_letter;
+mod exactly_once;
 mod handler;
 mod intake;
 mod options;
@@ -29,6 +30,7 @@ use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 
 pub use dead_letter::{DLQ_SUFFIX, dlq_topic, headers as dlq_headers};
+pub use exactly_once::{TransactionalProducer, Transform};
 pub use handler::{FailureKind, HandlerError};
 pub use options::{ConsumerOptions, Scheduling};
 
@@ -109,6 +111,30 @@ async fn finish(
 }
 
 /// Builds and runs a consumer of the declared topics. From [`crate::Kafka::consumer`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use kafkadeps::consumer::Scheduling;
+/// use kafkadeps::{HandlerError, Kafka, Record};
+///
+/// # async fn consume(kafka: Kafka) -> Result<(), kafkadeps::ConsumeError> {
+/// kafka
+///     .consumer()
+///     // Different keys of a partition in parallel (32 lanes), each key in order.
+///     .scheduling(Scheduling::Key { lanes: 32 })
+///     // Five attempts with backoff from 200 ms to 5 s, then the dead-letter topic.
+///     .max_attempts(5)
+///     .backoff(Duration::from_millis(200), Duration::from_secs(5))
+///     .run(|record: Record| async move {
+///         let amount: u64 = record.json()?; // not JSON: dead-lettered at once
+///         if amount == 0 {
+///             return Err(HandlerError::retryable("the ledger is busy"));
+///         }
+///         Ok(())
+///     })
+///     .await
+/// # }
+/// ```
 #[must_use]
 pub struct ConsumerBuilder {
     settings: Arc<Settings>,

@@ -477,7 +477,7 @@ async fn send_to_dlq<H>(
     let dead = dead_letter(record, &p.group, error);
     let mut attempt = 1;
     loop {
-        match p.dlq.send_record(dead.clone()).await {
+        match p.dlq.send(dead.clone()).await {
             Ok(_) => return true,
             Err(e) => {
                 tracing::error!(topic = dead.topic(), error = %e, attempt, "Dead-letter write failed; retrying.");

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::Shared;
-use super::outgoing::{Outgoing, future_record};
+use super::outgoing::future_record;
 use super::send_future::{Acked, Wait};
 use crate::record::OutgoingRecord;
 
@@ -31,16 +31,16 @@ enum Enqueued {
 impl Shared {
     /// Hands `record` (with the trace-context headers `trace`) to librdkafka now if it has room
     /// and nobody is waiting; otherwise puts it in line.
-    pub(super) fn hand_over<R: Outgoing>(
+    pub(super) fn hand_over(
         &self,
-        record: R,
+        record: OutgoingRecord,
         trace: &[(String, Vec<u8>)],
     ) -> Wait<'_> {
         if self.waiting.load(Ordering::SeqCst) == 0 {
             match self.enqueue(&record, trace) {
                 Enqueued::Sent(delivery) => return Wait::Delivery(delivery),
                 Enqueued::Failed(e) => {
-                    let record = with_trace(record.into_owned(), trace);
+                    let record = with_trace(record, trace);
                     return Wait::Queued(Box::pin(std::future::ready(Err((e, record)))));
                 }
                 Enqueued::Full => {}
@@ -49,7 +49,7 @@ impl Shared {
         // Counted now, before this call returns, so that later sends queue behind it.
         let place = InLine::join(&self.waiting);
         Wait::Queued(Box::pin(
-            self.enqueue_in_turn(with_trace(record.into_owned(), trace), place),
+            self.enqueue_in_turn(with_trace(record, trace), place),
         ))
     }
 
@@ -84,7 +84,7 @@ impl Shared {
 
     /// Hands the record to librdkafka. Not async: what `send_result` returns on failure (the
     /// whole librdkafka record) must not live in any future.
-    fn enqueue<R: Outgoing>(&self, record: &R, trace: &[(String, Vec<u8>)]) -> Enqueued {
+    fn enqueue(&self, record: &OutgoingRecord, trace: &[(String, Vec<u8>)]) -> Enqueued {
         match self.inner.send_result(future_record(record, trace)) {
             Ok(delivery) => Enqueued::Sent(delivery),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Enqueued::Full,

@@ -2,9 +2,8 @@
 //! backpressure, sends only to declared topics, nothing dropped silently.
 
 mod hand_over;
-mod outgoing;
+pub(crate) mod outgoing;
 mod send_future;
-mod transactional;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -13,20 +12,17 @@ use std::time::Duration;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, Producer as _};
 use rustc_hash::FxHashMap;
-use serde::Serialize;
 use tokio::sync::Notify;
 
 pub use send_future::SendFuture;
-pub use transactional::{TransactionalProducer, Transform};
 
-use crate::codec::{Codec, CodecError, Json};
+use crate::codec::CodecError;
 use crate::config::Settings;
 use crate::connection::{Role, client_config};
 use crate::record::OutgoingRecord;
 use crate::telemetry::propagation::attr;
 use crate::telemetry::stats::ProducerTelemetry;
 use crate::telemetry::{Metrics, SendLabels, SendOutcome, metrics};
-use outgoing::{Borrowed, Outgoing};
 use send_future::{Pending, Traced};
 
 /// The durable producer defaults, applied before `KAFKA_CLIENT_*` properties.
@@ -206,119 +202,47 @@ impl Producer {
         })
     }
 
-    // Every send hands its record to librdkafka when it is called and returns a [`SendFuture`]
-    // that borrows nothing of the caller's: sends are enqueued in the order they are made (so
-    // records of one key keep it), and the caller's key and payload may go at once.
-
-    /// Sends `value` encoded as JSON under `key`; resolves once all in-sync replicas have it.
+    /// Sends `record`, the one way to send: it is handed to librdkafka now, or, while the
+    /// local queue is full, kept in the returned future until there is room (waiting, without
+    /// spinning, in line behind earlier sends), so records are enqueued in the order they are
+    /// sent and records of one key keep it. The future resolves once every in-sync replica has
+    /// the record; a failed send hands the record back in its error.
     ///
-    /// The record is encoded and handed to librdkafka now; the returned future waits for the
-    /// acknowledgement (see [`SendFuture`]).
-    pub fn send<V: Serialize>(
-        &self,
-        topic: &str,
-        key: impl AsRef<[u8]>,
-        value: &V,
-    ) -> SendFuture<'_> {
-        match serde_json::to_vec(value) {
-            Ok(payload) => self.start(Borrowed {
-                topic,
-                key: Some(key.as_ref()),
-                payload: Some(&payload),
-                headers: &[("content-type", b"application/json")],
-            }),
-            Err(e) => SendFuture::failed(ProduceError::Encode {
-                topic: topic.to_owned(),
-                source: CodecError::Encode {
-                    format: "JSON",
-                    source: Box::new(e),
-                },
-            }),
-        }
-    }
-
-    /// Sends `value` encoded with `codec` (encoded and handed over now, like [`Producer::send`]).
-    pub fn send_with<V, C: Codec<V>>(
-        &self,
-        topic: &str,
-        key: impl AsRef<[u8]>,
-        value: &V,
-        codec: &C,
-    ) -> SendFuture<'_> {
-        match codec.encode(value) {
-            Ok(payload) => self.start(Borrowed {
-                topic,
-                key: Some(key.as_ref()),
-                payload: Some(&payload),
-                headers: &[("content-type", codec.content_type().as_bytes())],
-            }),
-            Err(source) => SendFuture::failed(ProduceError::Encode {
-                topic: topic.to_owned(),
-                source,
-            }),
-        }
-    }
-
-    /// Sends `payload` under `key` as they are: no codec, no headers. The cheapest send:
-    /// librdkafka copies the bytes into its queue now, nothing else copies them (a failed send
-    /// still hands back an [`OutgoingRecord`] with them).
-    pub fn send_bytes(&self, topic: &str, key: Option<&[u8]>, payload: &[u8]) -> SendFuture<'_> {
-        self.start(Borrowed {
-            topic,
-            key,
-            payload: Some(payload),
-            headers: &[],
-        })
+    /// Runs in a `send {topic}` span whose trace context travels in the record's headers.
+    /// Build the record with [`OutgoingRecord::new`] and its `with_*` methods, or with a codec
+    /// constructor ([`OutgoingRecord::json`], [`OutgoingRecord::encoded`]):
+    ///
+    /// ```no_run
+    /// # async fn send(producer: &kafkadeps::Producer) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafkadeps::OutgoingRecord;
+    ///
+    /// let order = serde_json::json!({"id": "o-1", "cents": 1250});
+    /// let delivery = producer.send(OutgoingRecord::json("orders.v1", "o-1", &order)?).await?;
+    /// println!("stored at {}/{}", delivery.partition, delivery.offset);
+    /// # Ok(()) }
+    /// ```
+    pub fn send(&self, record: OutgoingRecord) -> SendFuture<'_> {
+        self.start(record)
     }
 
     /// Sends a value of an [`Event`](crate::Event) type to its topic, with its key, in its
-    /// format (JSON, or a binary-mode CloudEvent with its `type` and `source`); encoded and
-    /// handed over now.
+    /// format: [`send`](Self::send) of [`OutgoingRecord::event`].
     pub fn publish<E: crate::Event>(&self, event: &E) -> SendFuture<'_> {
-        match event_record(event) {
-            Ok(record) => self.start(record),
-            Err(e) => SendFuture::failed(e),
-        }
-    }
-
-    /// Sends a CloudEvent in `mode`; `id` and `time` are filled when absent, the
-    /// `partitionkey` extension becomes the key. Encoded and handed over now.
-    #[cfg(feature = "cloudevents")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "cloudevents")))]
-    pub fn send_event(
-        &self,
-        topic: &str,
-        event: ::cloudevents::Event,
-        mode: crate::codec::cloudevents::Mode,
-    ) -> SendFuture<'_> {
-        match crate::codec::cloudevents::to_record(topic, event, mode) {
+        match OutgoingRecord::event(event) {
             Ok(record) => self.start(record),
             Err(source) => SendFuture::failed(ProduceError::Encode {
-                topic: topic.to_owned(),
+                topic: E::TOPIC.to_owned(),
                 source,
             }),
         }
-    }
-
-    /// The JSON codec, for symmetry with [`Producer::send_with`].
-    pub fn json() -> Json {
-        Json
-    }
-
-    /// Sends a fully built record: handed to librdkafka now, or, while the local queue is full,
-    /// kept in the returned future until there is room (waiting, without spinning, in line
-    /// behind earlier sends). Runs in a `send {topic}` span whose trace context travels in the
-    /// record's headers.
-    pub fn send_record(&self, record: OutgoingRecord) -> SendFuture<'_> {
-        self.start(record)
     }
 
     /// Hands `record` to librdkafka now (or puts it in line for room) and returns the wait for
     /// its acknowledgement. The `send {topic}` span lasts until the acknowledgement; its trace
     /// context travels in the record's headers.
-    fn start<R: Outgoing>(&self, record: R) -> SendFuture<'_> {
+    fn start(&self, record: OutgoingRecord) -> SendFuture<'_> {
         let Some(metrics) = self.shared.declared.get(record.topic()) else {
-            return SendFuture::failed(ProduceError::UndeclaredTopic(record.topic().to_owned()));
+            return SendFuture::failed(ProduceError::UndeclaredTopic(record.topic));
         };
         // The span need not be entered (nothing logs while the send waits). It and the trace
         // context live in a box, and only when spans are on.
@@ -397,56 +321,5 @@ impl Producer {
                 undelivered
             }
         }
-    }
-}
-
-/// The record of an [`Event`](crate::Event) value: its topic, key and format.
-fn event_record<E: crate::Event>(event: &E) -> Result<OutgoingRecord, ProduceError> {
-    let topic = E::TOPIC;
-    let encode = |source| ProduceError::Encode {
-        topic: topic.to_owned(),
-        source,
-    };
-    let json = serde_json::to_value(event).map_err(|e| {
-        encode(CodecError::Encode {
-            format: "JSON",
-            source: Box::new(e),
-        })
-    })?;
-    let key = event.key();
-    match E::FORMAT {
-        crate::EventFormat::Json => {
-            let mut r = OutgoingRecord::new(topic)
-                .with_payload(serde_json::to_vec(&json).map_err(|e| {
-                    encode(CodecError::Encode {
-                        format: "JSON",
-                        source: Box::new(e),
-                    })
-                })?)
-                .with_header("content-type", "application/json");
-            if let Some(k) = key {
-                r = r.with_key(k);
-            }
-            Ok(r)
-        }
-        #[cfg(feature = "cloudevents")]
-        crate::EventFormat::CloudEvents => {
-            use crate::codec::cloudevents as ce;
-            let mut e = ce::event(
-                E::CE_SOURCE.unwrap_or_default(),
-                E::CE_TYPE.unwrap_or_default(),
-                json,
-            )
-            .map_err(encode)?;
-            if let Some(k) = key {
-                e.set_extension(ce::PARTITION_KEY, k);
-            }
-            ce::to_record(topic, e, ce::Mode::Binary).map_err(encode)
-        }
-        #[cfg(not(feature = "cloudevents"))]
-        crate::EventFormat::CloudEvents => Err(encode(CodecError::Encode {
-            format: "CloudEvents",
-            source: "kafkadeps was built without the `cloudevents` feature".into(),
-        })),
     }
 }

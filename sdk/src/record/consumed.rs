@@ -41,6 +41,25 @@ impl RecordTimestamp {
 /// buffer (at most 256 KiB, or a single larger record), so a record kept after its handler
 /// returned keeps that buffer alive. To keep a record for long, keep copies of the parts you need
 /// (`record.payload().map(<[u8]>::to_vec)`).
+///
+/// ```no_run
+/// # fn handle(record: kafkadeps::Record) -> Result<(), kafkadeps::HandlerError> {
+/// #[derive(serde::Deserialize)]
+/// struct Payment { order_id: String, cents: i64 }
+///
+/// let payment: Payment = record.json()?; // not JSON: a poison record, dead-lettered at once
+/// let source = record.header("source").map(String::from_utf8_lossy);
+/// println!(
+///     "{} paid {} (key {:?}, {}/{}@{}, from {source:?})",
+///     payment.order_id,
+///     payment.cents,
+///     record.key_str(),
+///     record.topic(),
+///     record.partition(),
+///     record.offset(),
+/// );
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Record {
     batch: Arc<Fetched>,
@@ -244,11 +263,7 @@ impl Record {
     /// Decodes the payload as JSON. A failure is a poison record: returned from a handler with
     /// `?`, the record goes to the dead-letter topic at once.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
-        let bytes = self.payload().ok_or(CodecError::MissingPayload)?;
-        serde_json::from_slice(bytes).map_err(|e| CodecError::Decode {
-            format: "JSON",
-            source: Box::new(e),
-        })
+        crate::codec::from_json(self.payload().ok_or(CodecError::MissingPayload)?)
     }
     /// Decodes the payload with `codec`.
     pub fn decode<T, C: Codec<T>>(&self, codec: &C) -> Result<T, CodecError> {

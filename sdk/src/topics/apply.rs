@@ -76,7 +76,7 @@ impl Provisioner {
     pub fn new(settings: Arc<Settings>) -> Result<Self, ProvisionError> {
         let admin = client_config(&settings, Role::Admin, &[])
             .create()
-            .map_err(ProvisionError::unavailable)?;
+            .map_err(ProvisionError::Unavailable)?;
         Ok(Self {
             admin: Arc::new(admin),
             probe: Arc::default(),
@@ -201,7 +201,7 @@ impl Provisioner {
                 break;
             }
             if round == MAX_ROUNDS {
-                return Err(ProvisionError::Unavailable(format!(
+                return Err(ProvisionError::Unsettled(format!(
                     "topics still differ after {MAX_ROUNDS} attempts:\n{current}"
                 )));
             }
@@ -284,7 +284,7 @@ impl Provisioner {
                 .admin
                 .create_topics(creates.iter(), &opts)
                 .await
-                .map_err(ProvisionError::unavailable)?;
+                .map_err(ProvisionError::Unavailable)?;
             for r in results {
                 match r {
                     Ok(topic) => {
@@ -323,7 +323,7 @@ impl Provisioner {
                 .admin
                 .create_partitions(grows.iter(), &opts)
                 .await
-                .map_err(ProvisionError::unavailable)?;
+                .map_err(ProvisionError::Unavailable)?;
             for r in results {
                 match r {
                     Ok(topic) => {
@@ -376,7 +376,7 @@ impl Provisioner {
             .admin
             .describe_configs(specs.iter(), opts)
             .await
-            .map_err(ProvisionError::unavailable)?;
+            .map_err(ProvisionError::Unavailable)?;
         let mut dynamic: Vec<BTreeMap<String, String>> = Vec::new();
         for (topic, r) in wanted.keys().zip(described) {
             let resource = r.map_err(|code| ProvisionError::Kafka {
@@ -410,7 +410,7 @@ impl Provisioner {
             .admin
             .alter_configs(alters.iter(), opts)
             .await
-            .map_err(ProvisionError::unavailable)?;
+            .map_err(ProvisionError::Unavailable)?;
         for r in results {
             match r {
                 Ok(rdkafka::admin::OwnedResourceSpecifier::Topic(topic)) => {

@@ -33,10 +33,10 @@ pub(crate) async fn describe(
 ) -> Result<ClusterState, ProvisionError> {
     let md = metadata(admin, timeout)
         .await
-        .map_err(ProvisionError::unavailable)?;
+        .map_err(ProvisionError::Unavailable)?;
     let brokers = md.brokers().len();
     if brokers == 0 {
-        return Err(ProvisionError::Unavailable(
+        return Err(ProvisionError::Unsettled(
             "the cluster reports no brokers".into(),
         ));
     }
@@ -68,7 +68,7 @@ pub(crate) async fn describe(
         let results = admin
             .describe_configs(specs.iter(), &opts)
             .await
-            .map_err(ProvisionError::unavailable)?;
+            .map_err(ProvisionError::Unavailable)?;
         for (name, result) in topics
             .keys()
             .cloned()
@@ -112,7 +112,7 @@ pub(crate) async fn group_protocols(
 ) -> Result<Vec<String>, ProvisionError> {
     let md = metadata(admin, timeout)
         .await
-        .map_err(ProvisionError::unavailable)?;
+        .map_err(ProvisionError::Unavailable)?;
     let Some(broker) = md
         .brokers()
         .first()
@@ -124,7 +124,7 @@ pub(crate) async fn group_protocols(
     let results = admin
         .describe_configs([&ResourceSpecifier::Broker(broker)], &opts)
         .await
-        .map_err(ProvisionError::unavailable)?;
+        .map_err(ProvisionError::Unavailable)?;
     Ok(results
         .into_iter()
         .flatten()

@@ -21,8 +21,13 @@ pub use kafkadeps_core::plan::{
 #[non_exhaustive]
 pub enum ProvisionError {
     /// The cluster could not be reached or did not answer in time.
-    #[error("Kafka cluster unavailable: {0}")]
-    Unavailable(String),
+    #[error("Kafka cluster unavailable")]
+    Unavailable(#[source] KafkaError),
+    /// The cluster answered, but not in a state to provision in yet: it reported no brokers, or
+    /// the topics kept differing from the plan after every round (another instance changing
+    /// the same topics at the same time).
+    #[error("Kafka cluster not settled: {0}")]
+    Unsettled(String),
     /// The cluster refused this client's credentials or TLS settings.
     #[error(transparent)]
     Refused(#[from] crate::Refusal),
@@ -49,12 +54,11 @@ pub enum ProvisionError {
 }
 
 impl ProvisionError {
-    pub(crate) fn unavailable(e: KafkaError) -> Self {
-        Self::Unavailable(e.to_string())
-    }
-
     /// Whether the same call may succeed later (the cluster was unreachable or slow).
     pub fn is_retriable(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::NoLeader(_))
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Unsettled(_) | Self::NoLeader(_)
+        )
     }
 }

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
-use kafkadeps::codec::cloudevents::{self as ce_codec, Mode};
+use kafkadeps::codec::cloudevents::Mode;
 use kafkadeps::producer::SendFuture;
 use kafkadeps::telemetry::trace_context;
 use kafkadeps::{OutgoingRecord, ProduceError, Producer};
@@ -117,9 +117,9 @@ fn send_traced<'p>(
         Some(own) if !request.is_disabled() => {
             let span = tracing::info_span!(parent: None, "produce record", otel.kind = "internal");
             trace_context::continue_trace(&span, own);
-            span.in_scope(|| producer.send_record(record))
+            span.in_scope(|| producer.send(record))
         }
-        _ => request.in_scope(|| producer.send_record(record)),
+        _ => request.in_scope(|| producer.send(record)),
     }
 }
 
@@ -340,7 +340,7 @@ pub(crate) async fn events(
             "not a CloudEvent in the HTTP binary or structured mode: {e}"
         ))
     })?;
-    let record = ce_codec::to_record(&topic, event, mode).map_err(|source| {
+    let record = OutgoingRecord::cloud_event(topic.as_str(), event, mode).map_err(|source| {
         Problem::malformed(chain(&ProduceError::Encode {
             topic: topic.clone(),
             source,

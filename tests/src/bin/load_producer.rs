@@ -36,7 +36,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
                     let key = format!("k{}", next.fetch_add(1, Ordering::SeqCst));
-                    if producer.send(&topic, &key, &key).await.is_ok() {
+                    if producer
+                        .send(kafkadeps::OutgoingRecord::json(&topic, &key, &key).expect("JSON"))
+                        .await
+                        .is_ok()
+                    {
                         let mut o = out.lock().await;
                         let _ = o.write_all(format!("ack {key}\n").as_bytes()).await;
                     }

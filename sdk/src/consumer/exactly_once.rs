@@ -1,7 +1,7 @@
-//! Exactly-once consume-transform-produce: records are read `read_committed`, transformed, the
-//! outputs written and the input offsets committed in one Kafka transaction. A crash or failure
-//! aborts the transaction and the inputs are processed again; a `read_committed` reader of the
-//! outputs sees each input's outputs exactly once.
+//! Exactly-once consume-transform-produce, a consumer runtime of its own: records are read
+//! `read_committed`, transformed, the outputs written and the input offsets committed in one
+//! Kafka transaction. A crash or failure aborts the transaction and the inputs are processed
+//! again; a `read_committed` reader of the outputs sees each input's outputs exactly once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -14,15 +14,13 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::DURABLE_PRODUCER;
-use super::outgoing::{Outgoing, owned_headers};
+use super::dead_letter::dead_letter;
+use super::shutdown::Shutdown;
+use super::{ConsumeError, ConsumerOptions, FailureKind, HandlerError, consumer_defaults};
 use crate::config::Settings;
 use crate::connection::{Role, client_config};
-use crate::consumer::dead_letter::dead_letter;
-use crate::consumer::shutdown::Shutdown;
-use crate::consumer::{
-    ConsumeError, ConsumerOptions, FailureKind, HandlerError, consumer_defaults,
-};
+use crate::producer::DURABLE_PRODUCER;
+use crate::producer::outgoing::headers;
 use crate::record::{FetchBuffer, OutgoingRecord, Record};
 
 /// What a transform returns for one input: the records to write.
@@ -248,7 +246,7 @@ impl Job {
             if let Some(p) = &record.payload {
                 base = base.payload(p.as_slice());
             }
-            if let Some(h) = owned_headers(record.header_count(), Outgoing::headers(record)) {
+            if let Some(h) = headers(record, &[]) {
                 base = base.headers(h);
             }
             match self.producer.send(base) {
