@@ -119,6 +119,8 @@ ensure_node_packages() {
 # `relocation-model=static`: no loader, no shared libraries, no start-up relocations) — and
 # prints the directory holding them. The explicit `--target` keeps these flags away from build
 # scripts and proc macros.
+# Called as `dir=$(static_build …)`: a command substitution does not inherit `set -e`, so a
+# failed build must return its status itself (or the caller would go on with a stale binary).
 static_build() {
   local profile=dist package host
   if [ "$1" = --profile ]; then profile="$2"; shift 2; fi
@@ -126,7 +128,7 @@ static_build() {
   shift
   host=$(rustc -vV | sed -n 's/^host: //p')
   RUSTFLAGS="-C relocation-model=static -C target-feature=+crt-static" \
-    cargo build --locked --profile "$profile" -p "$package" --target "$host" "$@" >&2
+    cargo build --locked --profile "$profile" -p "$package" --target "$host" "$@" >&2 || return
   echo "$CARGO_TARGET_DIR/$host/$profile"
 }
 

@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::OnceCell;
 
-use crate::telemetry::{health, metrics};
+use crate::telemetry::{encode_metrics, health};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 async fn metrics_handler() -> Response {
-    ([(header::CONTENT_TYPE, OPENMETRICS)], metrics().encode()).into_response()
+    ([(header::CONTENT_TYPE, OPENMETRICS)], encode_metrics()).into_response()
 }
 
 async fn livez() -> Response {

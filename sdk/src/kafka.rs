@@ -6,48 +6,27 @@ use std::time::Duration;
 
 use crate::admin_server;
 use crate::config::{ConfigError, Settings};
-use crate::consumer::TransactionalProducer;
-use crate::consumer::{ConsumerBuilder, dlq_topic};
-use crate::producer::Producer;
-use crate::telemetry::{ComponentState, Metrics, PlanAction, PlanLabels, health, metrics};
-use crate::topics::Change;
-use crate::topics::{EnsureReport, ProvisionError, Provisioner};
+use crate::consumer::{ConsumerBuilder, ConsumerMetrics, TransactionalProducer, dlq_topic};
+use crate::producer::{Producer, ProducerMetrics};
+use crate::telemetry::lag_sampler::LagMetrics;
+use crate::telemetry::stats::ClientMetrics;
+use crate::telemetry::{ComponentState, ServiceMetrics, health};
+use crate::topics::{EnsureReport, ProvisionError, ProvisionMetrics, Provisioner};
 
 /// Health component of the declared topics.
 const TOPICS: &str = "topics";
 /// Health component of the producer connection.
 const PRODUCER: &str = "producer";
 
-/// Publishes the start-up plan and the drift left as metrics.
-fn record_plan(report: &EnsureReport) {
-    let m = metrics();
-    for t in &report.plan.topics {
-        for c in &t.changes {
-            let action = match c {
-                Change::Create { .. } => PlanAction::create,
-                Change::AddPartitions { .. } => PlanAction::add_partitions,
-                Change::SetConfig { .. } => PlanAction::set_config,
-                Change::Drift { .. } => PlanAction::drift,
-                _ => PlanAction::unchanged,
-            };
-            m.topic_plan
-                .get_or_create(&PlanLabels {
-                    topic: t.topic.clone(),
-                    action,
-                })
-                .set(1);
-        }
-    }
-    for t in &report.remaining.topics {
-        let drift = t
-            .changes
-            .iter()
-            .filter(|c| matches!(c, Change::Drift { .. }))
-            .count();
-        m.topic_drift
-            .get_or_create(&Metrics::topic(&t.topic))
-            .set(i64::try_from(drift).unwrap_or(i64::MAX));
-    }
+/// Puts every kafkadeps family on `/metrics` from the start, each registered by the component
+/// that owns it.
+fn register_metrics() {
+    ServiceMetrics::global();
+    ProducerMetrics::global();
+    ConsumerMetrics::global();
+    LagMetrics::global();
+    ClientMetrics::global();
+    ProvisionMetrics::global();
 }
 
 /// Why kafkadeps could not start.
@@ -121,6 +100,7 @@ impl Kafka {
         timeout: Duration,
     ) -> Result<Self, StartError> {
         crate::config::check_client_properties(&settings)?;
+        register_metrics();
         for w in &settings.warnings {
             tracing::warn!(warning = %w, "Declaration warning.");
         }
@@ -128,7 +108,7 @@ impl Kafka {
             tracing::warn!(
                 "KAFKA_DURABILITY=relaxed: declarations may weaken the durable defaults; acknowledged records can be lost."
             );
-            crate::telemetry::metrics().durability_relaxed.set(1);
+            ServiceMetrics::global().durability_relaxed.set(1);
         }
         let mut settings = Arc::new(settings);
         crate::telemetry::clock::calibrate().await;
@@ -161,7 +141,7 @@ impl Kafka {
             resolved.group_protocol = protocol;
             settings = Arc::new(resolved);
         }
-        record_plan(&report);
+        ProvisionMetrics::global().record(&report);
         h.set(TOPICS, ComponentState::Ready);
         let internal = settings
             .consumed_topics()
@@ -216,5 +196,60 @@ impl Kafka {
     /// (logged as errors; their senders got errors).
     pub async fn shutdown(&self, grace: Duration) -> usize {
         self.producer.shutdown(grace).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+    use crate::telemetry::{METRIC_FAMILIES, PREFIX};
+
+    #[test]
+    fn the_components_register_exactly_the_documented_families() {
+        let mut registry = Registry::default();
+        let r = registry.sub_registry_with_prefix(PREFIX);
+        ServiceMetrics::register(r);
+        ProducerMetrics::register(r).example_series();
+        ConsumerMetrics::register(r).example_series();
+        LagMetrics::register(r).example_series();
+        ClientMetrics::register(r).example_series();
+        ProvisionMetrics::register(r).example_series();
+        let text = crate::telemetry::metrics::encode(&registry);
+        let mut exported: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        exported.sort_unstable();
+        let mut documented = METRIC_FAMILIES.to_vec();
+        documented.sort_unstable();
+        assert_eq!(exported, documented, "{text}");
+    }
+
+    #[test]
+    fn series_carry_the_documented_names_and_labels() {
+        register_metrics();
+        let producer = ProducerMetrics::global().topic("t");
+        producer.ok.inc();
+        producer
+            .duration
+            .observe(std::time::Duration::from_millis(10));
+        ConsumerMetrics::global().lane("t").ok.inc();
+        let text = crate::telemetry::encode_metrics();
+        for name in [
+            "kafkadeps_producer_messages_total{topic=\"t\",outcome=\"ok\"} 1",
+            "kafkadeps_producer_send_duration_seconds_bucket{",
+            "kafkadeps_producer_queue_messages ",
+            "kafkadeps_consumer_messages_total{topic=\"t\",outcome=\"ok\"} 1",
+            "kafkadeps_consumer_rebalances_total ",
+            "kafkadeps_consumer_assigned_partitions ",
+            "kafkadeps_build_info{version=\"",
+            "kafkadeps_durability_relaxed 0",
+            "# EOF",
+        ] {
+            assert!(text.contains(name), "missing {name} in:\n{text}");
+        }
     }
 }

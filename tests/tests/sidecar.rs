@@ -141,7 +141,7 @@ async fn push_retries_server_errors_in_order_and_dead_letters_client_errors() {
     let faults = [("APP_FAULTS", "order-5=500,500;order-9=400")];
     let Push {
         app,
-        sidecar: _sidecar,
+        sidecar,
         topic,
         group,
     } = push_pipeline(&dir, 1, &faults, 20).await;
@@ -192,6 +192,47 @@ async fn push_retries_server_errors_in_order_and_dead_letters_client_errors() {
     );
     assert!(String::from_utf8_lossy(&header(dlq_headers::EXCEPTION_MESSAGE)).contains("400"));
     all_committed(&group, &topic, 1, 20).await;
+
+    // Every push attempt is counted by the app's status class, and timed.
+    let pushes = |metrics: &str, class: &str| {
+        metric_sum(
+            metrics,
+            "kafkadeps_sidecar_pushes_total",
+            &[("topic", topic.as_str()), ("status_class", class)],
+        )
+    };
+    let metrics = eventually(Duration::from_secs(30), "22 pushes counted", || {
+        let scraped = http_get(&sidecar.admin, "/metrics").ok().map(|(_, m)| m);
+        async move { scraped.filter(|m| pushes(m, "2xx") == 19.0) }
+    })
+    .await;
+    assert_eq!(pushes(&metrics, "5xx"), 2.0, "{metrics}");
+    assert_eq!(pushes(&metrics, "4xx"), 1.0, "{metrics}");
+    let topic_label = [("topic", topic.as_str())];
+    assert_eq!(
+        metric_sum(
+            &metrics,
+            "kafkadeps_sidecar_push_duration_seconds_count",
+            &topic_label
+        ),
+        22.0
+    );
+    // The app's produce requests are counted by route template, never by topic name.
+    let records = [
+        ("route", "/v1/topics/{topic}/records"),
+        ("status_class", "2xx"),
+    ];
+    let produced = metric_sum(&metrics, "kafkadeps_sidecar_requests_total", &records);
+    assert!(produced >= 1.0, "{metrics}");
+    assert_eq!(
+        metric_sum(
+            &metrics,
+            "kafkadeps_sidecar_request_duration_seconds_count",
+            &records[..1]
+        ),
+        produced
+    );
+    assert!(!metrics.contains(&format!("route=\"/v1/topics/{topic}")));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
 
-use super::poll_loop::{RuntimeContext, lock};
+use super::context::RuntimeContext;
+use super::partitions::lock;
 use crate::record::FetchBuffer;
 
 /// Batches polled and not yet dispatched, shared by the poll thread (and its rebalance

@@ -10,11 +10,16 @@
 //! * Cooperative-sticky assignment; optional static membership (`KAFKA_GROUP_INSTANCE_ID`).
 //! * Graceful shutdown on SIGTERM/SIGINT or a future of yours; fatal errors end `run` with an error.
 
+mod commit;
+mod context;
 pub(crate) mod dead_letter;
+mod dispatch;
 mod exactly_once;
 mod handler;
 mod intake;
+mod metrics;
 mod options;
+mod partitions;
 mod poll_loop;
 pub(crate) mod shutdown;
 pub use shutdown::terminated;
@@ -39,7 +44,9 @@ use crate::connection::{Role, client_config};
 use crate::producer::Producer;
 use crate::record::Record;
 use crate::telemetry::{ComponentState, health};
-use poll_loop::{Counters, LoopState, RuntimeContext};
+use context::{Counters, RuntimeContext};
+pub(crate) use metrics::ConsumerMetrics;
+use partitions::LoopState;
 use shutdown::Shutdown;
 use worker::Processing;
 
@@ -317,7 +324,12 @@ impl ConsumerBuilder {
         let lag = std::thread::Builder::new()
             .name("kafkadeps-lag".into())
             .spawn(move || {
-                poll_loop::sample_lag(&lag_consumer, lag_interval, per_partition, &lag_flag)
+                crate::telemetry::lag_sampler::sample_lag(
+                    &lag_consumer,
+                    lag_interval,
+                    per_partition,
+                    &lag_flag,
+                )
             })
             .map_err(|_| ConsumeError::Crashed)?;
         std::thread::Builder::new()

@@ -15,12 +15,13 @@ use tracing::Instrument;
 
 use super::dead_letter::dead_letter;
 use super::handler::{FailureKind, HandlerError};
+use super::metrics::{ConsumerMetrics, DeadLettered, DeadLettering, LaneMetrics, RecordRetried};
 use super::options::ConsumerOptions;
 use crate::producer::Producer;
 use crate::record::Record;
+use crate::telemetry::PendingDurations;
 use crate::telemetry::clock::Instant;
 use crate::telemetry::propagation::{self, attr};
-use crate::telemetry::{Metrics, PendingDurations, RecordLabels, RecordOutcome, metrics};
 
 /// A topic-partition.
 pub(crate) type Tp = (Arc<str>, i32);
@@ -158,7 +159,7 @@ async fn lane<H: Handler>(
 ) {
     let lane = Lane {
         shared: &p,
-        metrics: LaneMetrics::new(&tp.0),
+        metrics: ConsumerMetrics::global().lane(&tp.0),
     };
     if p.options.window() > 1 {
         pipelined(&lane, &tp, rx, &stop, &acks).await;
@@ -298,37 +299,6 @@ fn stopping<H>(p: &Processing<H>, stop: &AtomicBool) -> bool {
     stop.load(AtomicOrdering::SeqCst) || p.shutting_down.load(AtomicOrdering::SeqCst)
 }
 
-/// Metric handles of one topic, resolved when a lane starts (no label allocation per record).
-pub(crate) struct LaneMetrics {
-    ok: prometheus_client::metrics::counter::Counter,
-    retried: prometheus_client::metrics::counter::Counter,
-    dead_lettered: prometheus_client::metrics::counter::Counter,
-    duration: crate::telemetry::DurationHistogram,
-}
-
-impl LaneMetrics {
-    fn new(topic: &str) -> Self {
-        let m = metrics();
-        let c = |outcome| {
-            m.consumer_messages
-                .get_or_create(&RecordLabels {
-                    topic: topic.to_owned(),
-                    outcome,
-                })
-                .clone()
-        };
-        Self {
-            ok: c(RecordOutcome::ok),
-            retried: c(RecordOutcome::retried),
-            dead_lettered: c(RecordOutcome::dead_lettered),
-            duration: m
-                .consumer_handler_duration
-                .get_or_create(&Metrics::topic(topic))
-                .clone(),
-        }
-    }
-}
-
 /// What one lane needs: the shared processing and its topic's metrics.
 struct Lane<'a, H> {
     shared: &'a Processing<H>,
@@ -424,11 +394,12 @@ async fn process_in_span<H: Handler>(
         let retry = error.kind() == FailureKind::Retryable && attempt < p.options.max_attempts;
         if retry {
             let delay = p.options.backoff(attempt);
-            tracing::warn!(
-                topic = record.topic(), partition = record.partition(), offset = record.offset(),
-                attempt, error = %error.chain(), "Handler failed; retrying."
-            );
-            m.retried.inc();
+            RecordRetried {
+                record: &record,
+                attempt,
+                error: &error,
+            }
+            .emit(m);
             if !sleep_unless_stopped(p, stop, delay).await {
                 return None;
             }
@@ -437,14 +408,16 @@ async fn process_in_span<H: Handler>(
             started = Instant::now();
             continue;
         }
-        tracing::error!(
-            topic = record.topic(), partition = record.partition(), offset = record.offset(),
-            attempt, kind = error.kind_name(), error = %error.chain(), "Sending record to the dead-letter topic."
-        );
+        DeadLettering {
+            record: &record,
+            attempt,
+            error: &error,
+        }
+        .emit();
         if !send_to_dlq(p, stop, &record, &error).await {
             return None;
         }
-        m.dead_lettered.inc();
+        DeadLettered.emit(m);
         return Some(Done {
             took,
             ended: Instant::now(),

@@ -2,6 +2,7 @@
 //! backpressure, sends only to declared topics, nothing dropped silently.
 
 mod hand_over;
+mod metrics;
 pub(crate) mod outgoing;
 mod send_future;
 
@@ -21,8 +22,8 @@ use crate::config::Settings;
 use crate::connection::{Role, client_config};
 use crate::record::OutgoingRecord;
 use crate::telemetry::propagation::attr;
-use crate::telemetry::stats::ProducerTelemetry;
-use crate::telemetry::{Metrics, SendLabels, SendOutcome, metrics};
+pub(crate) use metrics::{ProducerMetrics, ProducerTelemetry};
+use metrics::{TopicMetrics, Undelivered};
 use send_future::{Pending, Traced};
 
 /// The durable producer defaults, applied before `KAFKA_CLIENT_*` properties.
@@ -115,37 +116,6 @@ impl ProduceError {
     }
 }
 
-/// Metric handles of one declared topic, resolved once (no label allocation per send).
-struct TopicMetrics {
-    topic: Box<str>,
-    ok: prometheus_client::metrics::counter::Counter,
-    error: prometheus_client::metrics::counter::Counter,
-    duration: crate::telemetry::DurationHistogram,
-}
-
-impl TopicMetrics {
-    fn new(topic: &str) -> Self {
-        let m = metrics();
-        let counter = |outcome| {
-            m.producer_messages
-                .get_or_create(&SendLabels {
-                    topic: topic.to_owned(),
-                    outcome,
-                })
-                .clone()
-        };
-        Self {
-            topic: topic.into(),
-            ok: counter(SendOutcome::ok),
-            error: counter(SendOutcome::error),
-            duration: m
-                .producer_send_duration
-                .get_or_create(&Metrics::topic(topic))
-                .clone(),
-        }
-    }
-}
-
 pub(crate) struct Shared {
     pub(crate) inner: FutureProducer<ProducerTelemetry>,
     /// The topics this producer may write, with their metric handles: one lookup per send.
@@ -187,7 +157,7 @@ impl Producer {
             .map(|t| t.name.clone())
             .chain(internal)
             .map(|t| {
-                let metrics = TopicMetrics::new(&t);
+                let metrics = ProducerMetrics::global().topic(&t);
                 (t.into_boxed_str(), metrics)
             })
             .collect();
@@ -310,11 +280,10 @@ impl Producer {
             Ok(()) => 0,
             Err(_) => {
                 let undelivered = self.in_flight();
-                metrics().producer_undelivered.inc_by(undelivered as u64);
-                tracing::error!(
-                    undelivered,
-                    "Producer shut down with records not acknowledged; their senders get errors."
-                );
+                Undelivered {
+                    records: undelivered,
+                }
+                .emit(ProducerMetrics::global());
                 self.shared
                     .inner
                     .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());

@@ -5,8 +5,9 @@ pub(crate) mod clock;
 mod duration_histogram;
 mod health;
 pub(crate) mod lag;
+pub(crate) mod lag_sampler;
 pub mod logging;
-mod metrics;
+pub(crate) mod metrics;
 pub(crate) mod propagation;
 pub(crate) mod stats;
 pub mod trace_context;
@@ -14,10 +15,8 @@ mod tracing_export;
 
 pub(crate) use duration_histogram::{DurationHistogram, PendingDurations};
 pub use health::{ComponentState, Health, Readiness, health};
-pub use metrics::METRIC_FAMILIES;
-pub(crate) use metrics::*;
-
-/// The current metrics in OpenMetrics text (what `/metrics` serves).
-pub fn encode_metrics() -> String {
-    metrics().encode()
-}
+pub use metrics::{METRIC_FAMILIES, PREFIX, encode_metrics, register_metrics};
+pub(crate) use metrics::{ServiceMetrics, TopicLabels, register_component};
+/// The `prometheus-client` kafkadeps registers its families with, for
+/// [`register_metrics`] (the same version, so its types fit).
+pub use prometheus_client;

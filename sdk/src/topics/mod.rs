@@ -7,6 +7,7 @@
 
 mod apply;
 mod live;
+mod metrics;
 
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -15,6 +16,7 @@ pub use apply::{EnsureReport, Provisioner, TopicOutcome};
 pub use kafkadeps_core::plan::{
     ADD_PARTITIONS_WARNING, Change, ClusterState, LiveTopic, Plan, PlanError, TopicPlan, plan,
 };
+pub(crate) use metrics::ProvisionMetrics;
 
 /// Why provisioning failed.
 #[derive(Debug, thiserror::Error)]

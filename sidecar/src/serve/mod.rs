@@ -9,6 +9,7 @@
 mod consume;
 mod envelope;
 mod idempotency;
+mod metrics;
 mod options;
 mod problem;
 mod produce;
@@ -85,6 +86,7 @@ pub(crate) async fn run() -> u8 {
         DATA_API,
         ComponentState::Starting("declared topics are being ensured".into()),
     );
+    metrics::SidecarMetrics::global();
     let kafka = tokio::select! {
         started = Kafka::start(settings) => match started {
             Ok(k) => k,

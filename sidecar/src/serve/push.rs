@@ -20,6 +20,7 @@ use kafkadeps::{HandlerError, Record};
 use tokio::sync::Semaphore;
 
 use super::envelope::Envelope;
+use super::metrics::SidecarMetrics;
 
 /// First and largest wait while the app is not listening.
 const CONNECT_BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
@@ -107,12 +108,13 @@ impl Pusher {
                         .header("kafka-offset", record.offset()),
                     |request, (name, value)| request.header(name.clone(), value.clone()),
                 );
+                let started = std::time::Instant::now();
                 let result = request
                     .body(body.clone())
                     .timeout(self.timeout)
                     .send()
                     .await;
-                match result {
+                let answer = match result {
                     Ok(response) => {
                         let status = response.status();
                         // Read the body so the connection can be reused.
@@ -120,7 +122,13 @@ impl Pusher {
                         Ok(status)
                     }
                     Err(e) => Err(e),
-                }
+                };
+                SidecarMetrics::global().pushed(
+                    record.topic(),
+                    answer.as_ref().ok().copied(),
+                    started.elapsed(),
+                );
+                answer
             };
             match sent {
                 Ok(status) if status.is_success() => return Ok(()),

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::consume;
+use super::metrics;
 use super::problem::Problem;
 use super::produce;
 use super::state::AppState;
@@ -35,6 +36,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             authorize,
         ))
+        .layer(middleware::from_fn(metrics::count_requests))
         .with_state(state)
 }
 
