@@ -216,14 +216,20 @@ async fn metrics_of_a_running_service_after_real_traffic() {
 async fn every_stdout_line_is_json_and_processed_records_carry_fields() {
     let topic = unique("obs-logs");
     let kafka = start_kafka(&[("KAFKA_APP", "obs-logs"), ("KAFKA_PRODUCES", &topic)]).await;
+    // Records o0 and o1 belong to a trace (their producer's span, as a traceparent header).
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     for i in 0..5 {
         let order =
             serde_json::json!({"order_id": format!("o{i}"), "customer": "c", "amount_cents": 1001});
-        kafka
-            .producer()
-            .send(kafkadeps::OutgoingRecord::json(&topic, format!("o{i}"), &order).expect("JSON"))
-            .await
-            .unwrap();
+        let mut record =
+            kafkadeps::OutgoingRecord::json(&topic, format!("o{i}"), &order).expect("JSON");
+        if i < 2 {
+            record = record.with_header(
+                "traceparent",
+                format!("00-{TRACE_ID}-00f067aa0ba902b{i}-01"),
+            );
+        }
+        kafka.producer().send(record).await.unwrap();
     }
     let billing = spawn_billing(
         &["5"],
@@ -262,6 +268,22 @@ async fn every_stdout_line_is_json_and_processed_records_carry_fields() {
         assert_eq!(p["topic"], topic.as_str());
         assert!(p["partition"].is_i64() && p["offset"].is_i64(), "{p}");
         assert!(p.get("group").is_some());
+    }
+    // Lines about a traced record carry its trace, so logs join traces; others carry none.
+    let traced: Vec<&serde_json::Value> = processed
+        .iter()
+        .filter(|p| p.get("trace_id").is_some())
+        .collect();
+    assert_eq!(traced.len(), 2, "{processed:?}");
+    for p in traced {
+        assert_eq!(p["trace_id"], TRACE_ID, "{p}");
+        assert!(
+            p["span_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("00f067aa0ba902b"),
+            "{p}"
+        );
     }
 }
 

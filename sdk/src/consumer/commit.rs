@@ -9,7 +9,8 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::context::{Counters, RuntimeContext};
+use super::context::RuntimeContext;
+use super::metrics::Counters;
 use super::partitions::{LoopState, lock};
 use super::worker::Tp;
 

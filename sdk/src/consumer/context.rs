@@ -4,54 +4,18 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::{ClientContext, TopicPartitionList};
 
-use super::intake::Backlog;
-use super::metrics::{CommitFailed, CommitOutcome, ConsumerMetrics};
+use super::backlog::Backlog;
+use super::metrics::Counters;
 use super::partitions::{LoopState, lock};
 use super::worker::Tp;
 use crate::telemetry::stats::{ClientMetrics, ClientRole};
 use crate::telemetry::{ComponentState, health};
-
-/// Counters the runtime exposes (read by observability and tests).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) rebalances: AtomicU64,
-    pub(crate) assigned: AtomicU64,
-    pub(crate) commits_ok: AtomicU64,
-    pub(crate) commits_failed: AtomicU64,
-}
-
-impl Counters {
-    fn rebalanced(&self) {
-        self.rebalances.fetch_add(1, AtomicOrdering::Relaxed);
-        ConsumerMetrics::global().rebalances.inc();
-    }
-
-    fn assigned(&self, partitions: usize) {
-        self.assigned
-            .store(partitions as u64, AtomicOrdering::Relaxed);
-        ConsumerMetrics::global()
-            .assigned
-            .set(i64::try_from(partitions).unwrap_or(i64::MAX));
-    }
-
-    /// Counts a successful commit.
-    pub(super) fn committed(&self) {
-        self.commits_ok.fetch_add(1, AtomicOrdering::Relaxed);
-        ConsumerMetrics::global().committed(CommitOutcome::ok);
-    }
-
-    /// Counts and logs a failed commit (of `partitions`, when known).
-    pub(super) fn commit_failed(&self, error: &KafkaError, partitions: Option<usize>) {
-        self.commits_failed.fetch_add(1, AtomicOrdering::Relaxed);
-        CommitFailed { error, partitions }.emit(ConsumerMetrics::global());
-    }
-}
 
 /// The consumer context: logs through `tracing`, statistics to metrics, drains + commits on
 /// revoke, and keeps the consumer's health component current.

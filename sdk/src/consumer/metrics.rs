@@ -5,6 +5,7 @@
 //! counter together.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -15,6 +16,7 @@ use rdkafka::error::KafkaError;
 
 use super::handler::HandlerError;
 use crate::record::Record;
+use crate::telemetry::propagation::log_trace;
 use crate::telemetry::{DurationHistogram, TopicLabels, register_component};
 
 /// Consumer record outcome.
@@ -151,12 +153,16 @@ pub(super) struct RecordRetried<'a> {
 }
 
 impl RecordRetried<'_> {
-    /// Logs it and counts it.
+    /// Logs it (with the record's `trace_id` and `span_id` when it has a trace) and counts it.
     pub(super) fn emit(self, metrics: &LaneMetrics) {
         let r = self.record;
+        let trace = log_trace(r.header("traceparent"));
         tracing::warn!(
             topic = r.topic(), partition = r.partition(), offset = r.offset(),
-            attempt = self.attempt, error = %self.error.chain(), "Handler failed; retrying."
+            attempt = self.attempt, error = %self.error.chain(),
+            trace_id = trace.as_ref().map(|t| t.trace_id.as_str()),
+            span_id = trace.as_ref().map(|t| t.span_id.as_str()),
+            "Handler failed; retrying."
         );
         metrics.retried.inc();
     }
@@ -170,12 +176,15 @@ pub(super) struct DeadLettering<'a> {
 }
 
 impl DeadLettering<'_> {
-    /// Logs that the record is on its way to the dead-letter topic.
+    /// Logs that the record is on its way to the dead-letter topic (with its trace).
     pub(super) fn emit(self) {
         let r = self.record;
+        let trace = log_trace(r.header("traceparent"));
         tracing::error!(
             topic = r.topic(), partition = r.partition(), offset = r.offset(),
             attempt = self.attempt, kind = self.error.kind_name(), error = %self.error.chain(),
+            trace_id = trace.as_ref().map(|t| t.trace_id.as_str()),
+            span_id = trace.as_ref().map(|t| t.span_id.as_str()),
             "Sending record to the dead-letter topic."
         );
     }
@@ -212,5 +221,41 @@ impl CommitFailed<'_> {
                 "Offset commit failed; the next commit retries."
             ),
         }
+    }
+}
+
+/// Counters the runtime exposes (read by observability and tests).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) rebalances: AtomicU64,
+    pub(crate) assigned: AtomicU64,
+    pub(crate) commits_ok: AtomicU64,
+    pub(crate) commits_failed: AtomicU64,
+}
+
+impl Counters {
+    pub(super) fn rebalanced(&self) {
+        self.rebalances.fetch_add(1, AtomicOrdering::Relaxed);
+        ConsumerMetrics::global().rebalances.inc();
+    }
+
+    pub(super) fn assigned(&self, partitions: usize) {
+        self.assigned
+            .store(partitions as u64, AtomicOrdering::Relaxed);
+        ConsumerMetrics::global()
+            .assigned
+            .set(i64::try_from(partitions).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a successful commit.
+    pub(super) fn committed(&self) {
+        self.commits_ok.fetch_add(1, AtomicOrdering::Relaxed);
+        ConsumerMetrics::global().committed(CommitOutcome::ok);
+    }
+
+    /// Counts and logs a failed commit (of `partitions`, when known).
+    pub(super) fn commit_failed(&self, error: &KafkaError, partitions: Option<usize>) {
+        self.commits_failed.fetch_add(1, AtomicOrdering::Relaxed);
+        CommitFailed { error, partitions }.emit(ConsumerMetrics::global());
     }
 }

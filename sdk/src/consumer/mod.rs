@@ -10,6 +10,7 @@
 //! * Cooperative-sticky assignment; optional static membership (`KAFKA_GROUP_INSTANCE_ID`).
 //! * Graceful shutdown on SIGTERM/SIGINT or a future of yours; fatal errors end `run` with an error.
 
+mod backlog;
 mod commit;
 mod context;
 pub(crate) mod dead_letter;
@@ -44,8 +45,9 @@ use crate::connection::{Role, client_config};
 use crate::producer::Producer;
 use crate::record::Record;
 use crate::telemetry::{ComponentState, health};
-use context::{Counters, RuntimeContext};
+use context::RuntimeContext;
 pub(crate) use metrics::ConsumerMetrics;
+use metrics::Counters;
 use partitions::LoopState;
 use shutdown::Shutdown;
 use worker::Processing;
@@ -294,7 +296,7 @@ impl ConsumerBuilder {
                 tokio::runtime::Handle::current(),
             ))),
             counters: Arc::clone(&counters),
-            backlog: intake::Backlog::default(),
+            backlog: backlog::Backlog::default(),
             component,
             stopping: AtomicBool::new(false),
             unreachable: AtomicBool::new(false),

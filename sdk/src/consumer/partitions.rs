@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, CommitMode, ConsumerContext};
 
-use super::context::Counters;
+use super::metrics::Counters;
 use super::tracker::PartitionTracker;
 use super::worker::{Ack, Tp, WorkerHandle, Workers};
 use crate::record::Record;

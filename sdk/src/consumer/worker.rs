@@ -374,13 +374,18 @@ async fn process_in_span<H: Handler>(
         took += elapsed;
         let error = match outcome {
             Ok(Ok(())) => {
-                tracing::debug!(
-                    topic = record.topic(),
-                    partition = record.partition(),
-                    offset = record.offset(),
-                    group = %p.group,
-                    "Processed record."
-                );
+                if tracing::event_enabled!(tracing::Level::DEBUG) {
+                    let trace = propagation::log_trace(record.header("traceparent"));
+                    tracing::debug!(
+                        topic = record.topic(),
+                        partition = record.partition(),
+                        offset = record.offset(),
+                        group = %p.group,
+                        trace_id = trace.as_ref().map(|t| t.trace_id.as_str()),
+                        span_id = trace.as_ref().map(|t| t.span_id.as_str()),
+                        "Processed record."
+                    );
+                }
                 return Some(Done {
                     took,
                     ended,

@@ -31,9 +31,9 @@ use send_future::{Pending, Traced};
 /// `linger.ms` is 20, not librdkafka's 5: its idempotent producer keeps one produce request in
 /// flight per partition, and while that request waits for its `acks=all` answer and the next
 /// batch is already past `linger.ms`, the broker thread polls its socket in a busy loop. A linger
-/// at least as long as the round trip keeps the broker threads asleep (on the benchmark machine,
-/// 5 → 20 ms took the producer's system CPU from ~0.8 s to ~0.1 s per 300,000 records and raised
-/// throughput by ~50 %); a lone send waits up to 20 ms longer. `KAFKA_CLIENT_LINGER_MS` overrides.
+/// at least as long as the round trip keeps the broker threads asleep (measured in
+/// `docs/benchmarks.md`); a lone send waits up to 20 ms longer. `KAFKA_CLIENT_LINGER_MS`
+/// overrides.
 pub const DURABLE_PRODUCER: &[(&str, &str)] = &[
     ("acks", "all"),
     ("enable.idempotence", "true"),
