@@ -83,6 +83,7 @@ pub use config::{ConfigError, Declaration, Settings};
 pub use consumer::{ConsumeError, HandlerError};
 pub use event::{Event, EventFormat};
 pub use kafka::{Kafka, StartError};
+pub use kafkadeps_core::Warning;
 #[cfg(feature = "derive")]
 #[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use kafkadeps_macros::Event;

@@ -235,7 +235,11 @@ async fn replicas_above_brokers_error_or_clamp() {
         .await
         .expect("clamp");
     assert!(
-        report.plan.warnings.iter().any(|w| w.contains("clamped")),
+        report
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("clamped")),
         "{:?}",
         report.plan.warnings
     );

@@ -31,3 +31,6 @@ pub mod config;
 pub mod naming;
 pub mod plan;
 pub mod suggest;
+pub mod warning;
+
+pub use warning::Warning;

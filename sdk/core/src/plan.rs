@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::Warning;
+
 use crate::config::{
     DURABLE_REPLICAS, Durability, Ownership, ReplicasMode, Settings, Topic, TopicPolicy, TopicSpec,
     same_config_value,
@@ -312,7 +314,7 @@ pub struct Plan {
     /// One entry per declared topic, by name.
     pub topics: Vec<TopicPlan>,
     /// Things to know (clamped replicas, ...).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Plan {
@@ -439,7 +441,7 @@ fn effective_spec(
     topic: &Topic,
     brokers: usize,
     mode: ReplicasMode,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Result<TopicSpec, PlanError> {
     let brokers_i32 = i32::try_from(brokers).unwrap_or(i32::MAX);
     let mut spec = topic.spec.clone();
@@ -453,10 +455,11 @@ fn effective_spec(
             brokers,
         });
     }
-    warnings.push(format!(
-        "topic `{}`: replicas clamped from {} to {brokers_i32} (KAFKA_TOPIC_REPLICAS=clamp); not durable",
-        topic.name, spec.replicas
-    ));
+    warnings.push(Warning::ReplicasClamped {
+        topic: topic.name.clone(),
+        declared: spec.replicas,
+        brokers: brokers_i32,
+    });
     spec.replicas = brokers_i32;
     if let Some(min_isr) = spec.min_insync_replicas() {
         let clamped = min_isr.min((brokers_i32 - 1).max(1));
@@ -606,10 +609,9 @@ pub fn plan(settings: &Settings, cluster: &ClusterState) -> Result<Plan, PlanErr
             }],
             None => {
                 if !topic.is_owned() {
-                    warnings.push(format!(
-                        "topic `{}` is a dependency (only consumed) and missing: it is created with durable defaults; its owner's declaration decides its settings from then on",
-                        topic.name
-                    ));
+                    warnings.push(Warning::MissingDependencyCreated {
+                        topic: topic.name.clone(),
+                    });
                 }
                 vec![Change::Create {
                     partitions: spec.partitions,
@@ -795,6 +797,18 @@ mod tests {
             "the topic and its dead-letter topic: {:?}",
             p.warnings
         );
+        assert!(
+            p.warnings.iter().all(|w| matches!(
+                w,
+                Warning::ReplicasClamped {
+                    declared: 3,
+                    brokers: 1,
+                    ..
+                }
+            )),
+            "{:?}",
+            p.warnings
+        );
         let p = plan(
             &settings(&[("KAFKA_TOPIC", "t"), ("KAFKA_TOPIC_REPLICAS", "clamp")]),
             &cluster(2, vec![]),
@@ -887,7 +901,10 @@ mod tests {
             "{p}"
         );
         assert!(
-            p.warnings.iter().any(|w| w.contains("dependency")),
+            p.warnings
+                .iter()
+                .any(|w| matches!(w, Warning::MissingDependencyCreated { .. })
+                    && w.to_string().contains("dependency")),
             "{:?}",
             p.warnings
         );

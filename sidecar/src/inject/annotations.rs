@@ -192,7 +192,7 @@ pub(crate) fn decide(
     if problems.is_empty() {
         // One parser: the SDK reads the same variables the sidecar will.
         match Settings::from_vars(credentials::for_validation(&env)) {
-            Ok(settings) => warnings.extend(settings.warnings),
+            Ok(settings) => warnings.extend(settings.warnings.iter().map(ToString::to_string)),
             Err(e) => problems.push(e.to_string()),
         }
     }

@@ -17,12 +17,14 @@
 //! ```
 
 mod client_properties;
+mod declared;
 mod env;
 mod error;
 mod grammar;
 mod model;
 mod resolve;
 mod secret;
+mod security;
 mod topic_keys;
 mod units;
 pub mod vars;
@@ -43,7 +45,7 @@ pub use model::{
 };
 pub use secret::Secret;
 
-pub(crate) use resolve::DURABLE_REPLICAS;
+pub(crate) use declared::DURABLE_REPLICAS;
 pub(crate) use topic_keys::same_value as same_config_value;
 
 /// Checks a topic name by Kafka's rules; `Err` says what is wrong.
@@ -58,7 +60,7 @@ pub(crate) use topic_keys::same_value as same_config_value;
 /// ));
 /// ```
 pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
-    resolve::check_topic_name(name)
+    declared::check_topic_name(name)
 }
 
 impl Settings {

@@ -426,7 +426,7 @@ pub struct Settings {
     /// How long start-up keeps trying while the cluster is unavailable (`KAFKA_ENSURE_TIMEOUT`).
     pub ensure_timeout: std::time::Duration,
     /// Things that are allowed but probably not meant (logged at start-up).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::Warning>,
 }
 
 impl Settings {
