@@ -7,6 +7,7 @@
 
 pub mod containers;
 pub mod kube;
+pub mod push;
 pub mod schema_registry;
 pub mod secure;
 pub mod sidecar;
