@@ -306,3 +306,47 @@ async fn cloud_events_over_http_become_cloud_events_on_kafka_and_are_pushed_as_s
         BTreeSet::from(["evt-1".to_owned(), "evt-2".to_owned()])
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn park_mode_pushes_the_other_keys_while_a_failing_key_waits_in_the_retry_topic() {
+    let dir = scratch("sidecar-park");
+    let faults = [("APP_FAULTS", "order-5=500,500")];
+    let park = [
+        ("KAFKA_RETRY_MODE", "park"),
+        ("KAFKA_SIDECAR_DELIVER_ATTEMPTS", "5"),
+    ];
+    let Push {
+        app,
+        sidecar: _sidecar,
+        topic,
+        group,
+    } = push_pipeline_with(&dir, 1, &faults, &park, 20).await;
+    let entries = journal_when(
+        &app.journal,
+        Duration::from_secs(60),
+        "20 records pushed",
+        |e| processed_keys(e).len() == 20,
+    )
+    .await;
+    let five: Vec<u16> = entries
+        .iter()
+        .filter(|e| e.key.as_deref() == Some("order-5"))
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(five, [500, 500, 200], "retried from the retry topic");
+    // Unlike in place, the records after order-5 did not wait for its retries.
+    let five_done = entries
+        .iter()
+        .position(|e| e.key.as_deref() == Some("order-5") && e.status == 200)
+        .expect("order-5 done");
+    assert!(
+        entries[..five_done]
+            .iter()
+            .any(|e| e.offset > 5 && e.status == 200),
+        "later keys went on while order-5 was parked"
+    );
+    assert!(processed_keys(&entries).values().all(|n| *n == 1));
+    all_committed(&group, &topic, 1, 20).await;
+    let parked = read_all(&format!("{topic}.retry"), 2, Duration::from_secs(30)).await;
+    assert!(parked.iter().all(|r| r.key == "order-5"));
+}

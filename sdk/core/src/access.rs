@@ -20,7 +20,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::{Settings, TopicPolicy};
+use crate::config::{RetryMode, Settings, TopicPolicy};
 
 /// A kind of resource an ACL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -181,6 +181,21 @@ pub fn required_acls(settings: &Settings, options: AclOptions) -> Vec<Acl> {
                 PatternType::Literal,
                 &[Operation::Read],
             );
+            if settings.retry_mode == RetryMode::Park {
+                // The retry reader reads the retry topic, its offsets in `<group>.retry`.
+                allow(
+                    ResourceKind::Topic,
+                    &crate::naming::retry_topic(name),
+                    PatternType::Literal,
+                    &[Operation::Read],
+                );
+                allow(
+                    ResourceKind::Group,
+                    &crate::naming::retry_group(&settings.group_id),
+                    PatternType::Literal,
+                    &[Operation::Read],
+                );
+            }
         }
         if changes {
             // A missing dependency is created where the policy creates; only owned topics change.
@@ -349,5 +364,25 @@ mod tests {
             yaml.contains("- resource: {type: cluster}\n      operations: [IdempotentWrite]"),
             "{yaml}"
         );
+    }
+
+    #[test]
+    fn park_mode_reads_and_writes_the_retry_topic_and_reads_the_retry_group() {
+        let parked = Settings::builder("127.0.0.1:9092")
+            .app("orders")
+            .group_id("orders-g")
+            .consumes("payments.v1")
+            .retry_mode(crate::config::RetryMode::Park)
+            .build()
+            .expect("valid");
+        let acls = required_acls(&parked, AclOptions::default());
+        let retry = ops(&acls, ResourceKind::Topic, "payments.v1.retry");
+        assert!(
+            retry.contains(&"Read") && retry.contains(&"Write"),
+            "{retry:?}"
+        );
+        assert_eq!(ops(&acls, ResourceKind::Group, "orders-g.retry"), ["Read"]);
+        let in_place = required_acls(&settings(TopicPolicy::Create), AclOptions::default());
+        assert!(ops(&in_place, ResourceKind::Topic, "payments.v1.retry").is_empty());
     }
 }

@@ -12,6 +12,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 
 use super::backlog::Backlog;
 use super::metrics::Counters;
+use super::park::PartitionListener;
 use super::partitions::{LoopState, lock};
 use super::worker::Tp;
 use crate::telemetry::stats::{ClientMetrics, ClientRole};
@@ -32,6 +33,8 @@ pub(crate) struct RuntimeContext {
     /// coordinator is unreachable): the revoke of the final unsubscribe does not try again, as
     /// a synchronous commit then blocks until the grace is over.
     pub(crate) unreachable: AtomicBool,
+    /// Told of assigned and revoked partitions (the retry reader in park mode).
+    pub(crate) listener: Option<Arc<dyn PartitionListener>>,
 }
 
 impl ClientContext for RuntimeContext {
@@ -75,6 +78,9 @@ impl ConsumerContext for RuntimeContext {
                     };
                     state.revoke(consumer, &tps, skip, &self.counters);
                 }
+                if let Some(listener) = &self.listener {
+                    listener.revoking(&tps);
+                }
             }
             Rebalance::Assign(tpl) => {
                 tracing::info!(partitions = tpl.count(), "Partitions assigned.");
@@ -83,7 +89,15 @@ impl ConsumerContext for RuntimeContext {
         }
     }
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Some(listener), Rebalance::Assign(tpl)) = (&self.listener, rebalance) {
+            let tps: Vec<Tp> = tpl
+                .elements()
+                .iter()
+                .map(|e| (Arc::from(e.topic()), e.partition()))
+                .collect();
+            listener.assigned(&tps);
+        }
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
         self.counters.assigned(assigned);
         // Holding partitions, or legitimately idle (more members than partitions).

@@ -4,9 +4,11 @@
 //!   periodically, and synchronously on partition revoke and on shutdown.
 //! * Records of a partition are handled in order; [`Scheduling::Key`] runs different keys
 //!   concurrently while keeping per-key order.
-//! * Retryable failures are retried in place with bounded exponential backoff; after
-//!   `max_attempts`, or at once for permanent failures and poison records, the record goes to
-//!   `<topic>.dlq` with Spring Kafka's `kafka_dlt-*` headers, and consumption continues.
+//! * Retryable failures are retried in place with bounded exponential backoff, or, in
+//!   [`park`] mode, by parking their key in `<topic>.retry` so the partition's other keys go
+//!   on; after `max_attempts`, or at once for permanent failures and poison records, the record
+//!   goes to `<topic>.dlq` with Spring Kafka's `kafka_dlt-*` headers, and consumption
+//!   continues.
 //! * Cooperative-sticky assignment; optional static membership (`KAFKA_GROUP_INSTANCE_ID`).
 //! * Graceful shutdown on SIGTERM/SIGINT or a future of yours; fatal errors end `run` with an error.
 
@@ -20,6 +22,7 @@ mod handler;
 mod intake;
 mod metrics;
 mod options;
+pub mod park;
 mod partitions;
 mod poll_loop;
 pub(crate) mod shutdown;
@@ -40,7 +43,7 @@ pub use exactly_once::{TransactionalProducer, Transform};
 pub use handler::{FailureKind, HandlerError};
 pub use options::{ConsumerOptions, Scheduling};
 
-use crate::config::{GroupProtocol, Settings};
+use crate::config::{GroupProtocol, RetryMode, Settings};
 use crate::connection::{Role, client_config};
 use crate::producer::Producer;
 use crate::record::Record;
@@ -104,6 +107,10 @@ pub enum ConsumeError {
     /// committed are redelivered.
     #[error("the consumer did not close within its shutdown grace")]
     NotClosed,
+    /// Park mode needs the retry topic of every consumed topic declared (and so ensured):
+    /// `KAFKA_RETRY_MODE=park` declares them.
+    #[error("retry topic `{0}` is not declared; set KAFKA_RETRY_MODE=park so that it is ensured")]
+    RetryTopicNotDeclared(String),
 }
 
 /// The end of a run: dead-letter records written during it are acknowledged (within `grace`)
@@ -151,6 +158,7 @@ pub struct ConsumerBuilder {
     options: ConsumerOptions,
     topics: Vec<String>,
     shutdown: Shutdown,
+    retry_mode: RetryMode,
 }
 
 impl std::fmt::Debug for ConsumerBuilder {
@@ -185,14 +193,22 @@ impl ConsumerBuilder {
     pub(crate) fn new(settings: Arc<Settings>, dlq: Producer) -> Self {
         let topics = settings.consumed_topics().map(|t| t.name.clone()).collect();
         Self {
-            settings,
             dlq,
             options: ConsumerOptions::default(),
             topics,
             shutdown: Shutdown::default(),
+            retry_mode: settings.retry_mode,
+            settings,
         }
     }
 
+    /// How records that fail retryably are retried: in place (the default, or
+    /// `KAFKA_RETRY_MODE`), or by parking their key ([`park`]). Park mode needs the retry
+    /// topics declared, which `KAFKA_RETRY_MODE=park` does.
+    pub fn retry_mode(mut self, mode: RetryMode) -> Self {
+        self.retry_mode = mode;
+        self
+    }
     /// Replaces all options.
     pub fn options(mut self, options: ConsumerOptions) -> Self {
         self.options = options;
@@ -271,6 +287,52 @@ impl ConsumerBuilder {
         if self.topics.is_empty() {
             return Err(ConsumeError::NothingToConsume);
         }
+        if self.retry_mode != RetryMode::Park {
+            let (stats, running) = self.launch(handler, None)?;
+            return Ok((stats, futures::future::Either::Left(running)));
+        }
+        for topic in &self.topics {
+            let retry = kafkadeps_core::naming::retry_topic(topic);
+            if !self.settings.produced_topics().any(|t| t.name == retry) {
+                return Err(ConsumeError::RetryTopicNotDeclared(retry));
+            }
+        }
+        let handler = Arc::new(handler);
+        let parked = Arc::new(park::Parked::default());
+        let reader = Arc::new(park::RetryReader::start(
+            &self.settings,
+            Arc::clone(&parked),
+            Arc::clone(&handler),
+            self.dlq.clone(),
+            self.options.clone(),
+            tokio::runtime::Handle::current(),
+        )?);
+        let parking = park::Parking::new(handler, parked, self.dlq.clone(), self.options.clone());
+        let listener: Arc<dyn park::PartitionListener> = reader.clone();
+        let (stats, running) = self.launch(parking, Some(listener))?;
+        Ok((
+            stats,
+            futures::future::Either::Right(async move {
+                let result = running.await;
+                reader.close();
+                result
+            }),
+        ))
+    }
+
+    /// Starts the runtime with `handler` (the user's, or parking around it) and the partition
+    /// `listener` of park mode.
+    fn launch<H: worker::Handler>(
+        self,
+        handler: H,
+        listener: Option<Arc<dyn park::PartitionListener>>,
+    ) -> Result<
+        (
+            ConsumerStats,
+            impl Future<Output = Result<(), ConsumeError>> + Send,
+        ),
+        ConsumeError,
+    > {
         let shutting_down = Arc::new(AtomicBool::new(false));
         let processing = Arc::new(Processing {
             handler,
@@ -300,6 +362,7 @@ impl ConsumerBuilder {
             component,
             stopping: AtomicBool::new(false),
             unreachable: AtomicBool::new(false),
+            listener,
         };
         let mut config = client_config(
             &self.settings,

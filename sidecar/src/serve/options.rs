@@ -140,6 +140,18 @@ impl SidecarOptions {
                 format!("`key` schedules pushes, so it needs push mode ({DELIVER_URL}); pull mode hands each partition's records out in offset order and the app may process them in any order"),
             ));
         }
+        // Pull mode hands records out and waits for the app's commit; a parked record would be
+        // redelivered by the retry reader behind the app's back.
+        if lookup(kafkadeps::config::vars::RETRY_MODE)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("park"))
+            && o.deliver_url.is_none()
+            && lookup(DELIVER_URL).is_none()
+        {
+            errors.push(Problem::new(
+                kafkadeps::config::vars::RETRY_MODE,
+                format!("`park` is for push mode ({DELIVER_URL}); in pull mode the app retries what it nacks"),
+            ));
+        }
         // Off loopback, anyone who reaches the port could produce and consume as this service.
         if !o.listen.ip().is_loopback() && o.token.is_none() && lookup(TOKEN_FILE).is_none() {
             errors.push(Problem::new(
@@ -271,6 +283,11 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].starts_with(ORDERING) && errors[0].contains(DELIVER_URL),
+            "{errors:?}"
+        );
+        let errors = parse(&[("KAFKA_RETRY_MODE", "park")]).unwrap_err();
+        assert!(
+            errors[0].starts_with("KAFKA_RETRY_MODE") && errors[0].contains(DELIVER_URL),
             "{errors:?}"
         );
         let errors = parse(&[(ORDERING, "keys")]).unwrap_err();

@@ -8,12 +8,12 @@ use super::error::{Problems, TopicNameError};
 use super::grammar::{self, RawDecl};
 use super::model::{
     DEFAULT_PARTITIONS, DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, Ownership,
-    ReplicasMode, Requirements, Topic, TopicSpec, Usage,
+    ReplicasMode, Requirements, RetryMode, Topic, TopicSpec, Usage,
 };
 use super::topic_keys;
 use super::vars::{self, RawVars};
 use crate::Warning;
-use crate::naming::DLQ_SUFFIX;
+use crate::naming::{DLQ_SUFFIX, RETRY_SUFFIX};
 
 /// Largest partition count accepted in a declaration.
 const MAX_PARTITIONS: i64 = 100_000;
@@ -280,8 +280,7 @@ fn merge(
 /// ones; what is wrong goes to `problems`, what is doubtful to `warnings`.
 pub(super) fn topics(
     raw: &RawVars,
-    durability: Durability,
-    replicas_mode: ReplicasMode,
+    (durability, replicas_mode, retry_mode): (Durability, ReplicasMode, RetryMode),
     problems: &mut Problems,
     warnings: &mut Vec<Warning>,
 ) -> Vec<Topic> {
@@ -328,7 +327,11 @@ pub(super) fn topics(
             topic(name, explicit, usage, &context, problems, warnings)
         })
         .collect();
-    add_dead_letter_topics(&mut topics, problems);
+    let derived: &[(&str, &str)] = match retry_mode {
+        RetryMode::Park => &[(DLQ_SUFFIX, "dead-letter"), (RETRY_SUFFIX, "retry")],
+        _ => &[(DLQ_SUFFIX, "dead-letter")],
+    };
+    add_derived_topics(&mut topics, derived, problems);
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     warn_of_folded_collisions(&topics, warnings);
     topics
@@ -431,21 +434,23 @@ fn topic(
     }
 }
 
-/// Every consumed topic gets a dead-letter topic with the same settings, written (so owned) by
-/// kafkadeps.
-fn add_dead_letter_topics(topics: &mut Vec<Topic>, problems: &mut Problems) {
+/// Every consumed topic gets a dead-letter topic (and with `KAFKA_RETRY_MODE=park` a retry
+/// topic) with the same settings, written (so owned) by kafkadeps: `derived` holds their
+/// suffixes and what they are called in problems.
+fn add_derived_topics(topics: &mut Vec<Topic>, derived: &[(&str, &str)], problems: &mut Problems) {
     let consumed: Vec<(String, TopicSpec)> = topics
         .iter()
         .filter(|t| t.usage.consume)
         .map(|t| (t.name.clone(), t.spec.clone()))
         .collect();
-    for (name, spec) in consumed {
-        let dlq = format!("{name}{DLQ_SUFFIX}");
+    for ((name, spec), (suffix, what)) in consumed
+        .iter()
+        .flat_map(|c| derived.iter().map(move |d| (c, d)))
+    {
+        let (name, spec) = (name.clone(), spec.clone());
+        let dlq = format!("{name}{suffix}");
         if let Some(p) = topic_name_problem(&dlq) {
-            problems.push(
-                vars::CONSUMES,
-                format!("dead-letter topic of `{name}`: {p}"),
-            );
+            problems.push(vars::CONSUMES, format!("{what} topic of `{name}`: {p}"));
             continue;
         }
         match topics.iter_mut().find(|t| t.name == dlq) {

@@ -40,8 +40,8 @@ pub use error::{ConfigError, Problem, TopicNameError};
 pub use model::{
     CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS,
     DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, GroupProtocol, Ownership, ReplicasMode,
-    Requirements, SaslMechanism, Security, SecurityProtocol, Settings, Topic, TopicPolicy,
-    TopicSpec, Usage,
+    Requirements, RetryMode, SaslMechanism, Security, SecurityProtocol, Settings, Topic,
+    TopicPolicy, TopicSpec, Usage,
 };
 pub use secret::Secret;
 
@@ -156,6 +156,10 @@ impl SettingsBuilder {
     /// `KAFKA_TOPIC_REPLICAS=clamp` (single-broker development).
     pub fn clamp_replicas(self) -> Self {
         self.set(vars::TOPIC_REPLICAS, "clamp")
+    }
+    /// `KAFKA_RETRY_MODE`.
+    pub fn retry_mode(self, mode: RetryMode) -> Self {
+        self.set(vars::RETRY_MODE, mode.to_string())
     }
     /// `KAFKA_DURABILITY=relaxed`.
     pub fn relaxed_durability(self) -> Self {

@@ -92,6 +92,29 @@ pub enum GroupProtocol {
     Auto,
 }
 
+/// How a consumer retries a record that failed retryably (`KAFKA_RETRY_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RetryMode {
+    /// In place, with backoff: the partition waits (its order is kept, its other keys stall).
+    #[default]
+    InPlace,
+    /// Per-key parking: the record, and every later record of its key, goes to the service's
+    /// `<topic>.retry` topic and is redelivered from there after its backoff, in per-key order;
+    /// the partition's other keys keep flowing.
+    Park,
+}
+
+impl fmt::Display for RetryMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InPlace => "in-place",
+            Self::Park => "park",
+        })
+    }
+}
+
 /// `KAFKA_CLIENT_*` properties of the classic group protocol that the new one refuses, with
 /// what replaces them.
 pub const CLASSIC_ONLY_PROPERTIES: &[(&str, &str)] = &[
@@ -407,6 +430,9 @@ pub struct Settings {
     pub group_instance_id: Option<String>,
     /// `KAFKA_GROUP_PROTOCOL`.
     pub group_protocol: GroupProtocol,
+    /// `KAFKA_RETRY_MODE`: `in-place` (default) or `park` (each consumed topic then has an
+    /// owned `<topic>.retry` topic).
+    pub retry_mode: RetryMode,
     /// Connection security.
     pub security: Security,
     /// Declared topics, sorted by name.

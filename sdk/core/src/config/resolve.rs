@@ -5,7 +5,7 @@
 use super::error::{ConfigError, Problems};
 use super::model::{
     CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, Durability,
-    GroupProtocol, ReplicasMode, Settings, TopicPolicy,
+    GroupProtocol, ReplicasMode, RetryMode, Settings, TopicPolicy,
 };
 use super::vars::{self, RawVars};
 use super::{client_properties, declared, security};
@@ -65,12 +65,18 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         GroupProtocol::Classic,
         &mut problems,
     );
+    let retry_mode = one_of(
+        vars::RETRY_MODE,
+        raw.retry_mode.as_deref(),
+        &[("in-place", RetryMode::InPlace), ("park", RetryMode::Park)],
+        RetryMode::InPlace,
+        &mut problems,
+    );
     let security = security::resolve(&raw, &mut problems);
     unknown_variables(&raw, &mut problems, &mut warnings);
     let topics = declared::topics(
         &raw,
-        durability,
-        replicas_mode,
+        (durability, replicas_mode, retry_mode),
         &mut problems,
         &mut warnings,
     );
@@ -97,6 +103,7 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         group_id,
         group_instance_id: raw.group_instance_id,
         group_protocol,
+        retry_mode,
         security,
         topics,
         topic_policy,

@@ -657,3 +657,25 @@ fn the_new_group_protocol_refuses_classic_only_properties_with_their_replacement
     ]);
     assert!(p[0].contains("use KAFKA_GROUP_PROTOCOL"), "{p:?}");
 }
+
+#[test]
+fn park_mode_gives_each_consumed_topic_an_owned_retry_topic() {
+    let s = parse(&[
+        ("KAFKA_CONSUMES", "orders(min.partitions=6)"),
+        ("KAFKA_PRODUCES", "billed"),
+        ("KAFKA_RETRY_MODE", "park"),
+    ])
+    .unwrap();
+    assert_eq!(s.retry_mode, RetryMode::Park);
+    let retry = s.topics.iter().find(|t| t.name == "orders.retry").unwrap();
+    let source = s.topics.iter().find(|t| t.name == "orders").unwrap();
+    assert_eq!(retry.spec, source.spec, "same partitions and settings");
+    assert!(retry.usage.produce && !retry.usage.consume && retry.is_owned());
+    assert!(!s.topics.iter().any(|t| t.name.starts_with("billed.")));
+    assert!(!s.topics.iter().any(|t| t.name == "orders.retry.dlq"));
+    let in_place = parse(&[("KAFKA_CONSUMES", "orders")]).unwrap();
+    assert_eq!(in_place.retry_mode, RetryMode::InPlace);
+    assert!(!in_place.topics.iter().any(|t| t.name == "orders.retry"));
+    let p = problems(&[("KAFKA_CONSUMES", "orders"), ("KAFKA_RETRY_MODE", "later")]);
+    assert!(p[0].starts_with("KAFKA_RETRY_MODE:"), "{p:?}");
+}

@@ -49,6 +49,8 @@ pub const DURABILITY: &str = "KAFKA_DURABILITY";
 pub const CLIENT_PROPERTY_PREFIX: &str = "KAFKA_CLIENT_";
 /// `classic` (default), `consumer` (KIP-848, where the cluster serves it) or `auto`.
 pub const GROUP_PROTOCOL: &str = "KAFKA_GROUP_PROTOCOL";
+/// `in-place` (default) or `park`: how a consumer retries records that failed retryably.
+pub const RETRY_MODE: &str = "KAFKA_RETRY_MODE";
 /// Static group membership instance id (optional).
 pub const GROUP_INSTANCE_ID: &str = "KAFKA_GROUP_INSTANCE_ID";
 /// Admin server address (`/metrics`, `/livez`, `/readyz`): `host:port` or `off`.
@@ -143,6 +145,7 @@ pub const ALL: &[&str] = &[
     DURABILITY,
     GROUP_INSTANCE_ID,
     GROUP_PROTOCOL,
+    RETRY_MODE,
     METRICS_LISTEN,
     METRICS_PARTITION_LAG,
     ENSURE_TIMEOUT,
@@ -220,6 +223,7 @@ pub(crate) struct RawVars {
     pub(crate) group_id: Option<String>,
     pub(crate) group_instance_id: Option<String>,
     pub(crate) group_protocol: Option<String>,
+    pub(crate) retry_mode: Option<String>,
     pub(crate) topic_defaults: Option<String>,
     pub(crate) topic_policy: Option<String>,
     pub(crate) topic_replicas: Option<String>,
