@@ -1,4 +1,5 @@
-//! librdkafka client configuration shared by every client kafkadeps creates.
+//! librdkafka client configuration shared by every client kafkadeps creates; [`consumer_config`]
+//! for tools that need a raw client connected the same way.
 
 use rdkafka::ClientConfig;
 
@@ -78,4 +79,12 @@ pub(crate) fn client_config(
         }
     }
     config
+}
+
+/// The librdkafka configuration of a kafkadeps consumer for `settings` — bootstrap, client id,
+/// security, the durable consumer defaults, the `KAFKA_CLIENT_*` properties — without a group:
+/// for tools that need a raw client connected the way the service is (e.g. to read a group's
+/// committed offsets).
+pub fn consumer_config(settings: &Settings) -> ClientConfig {
+    client_config(settings, Role::Consumer, crate::consumer::DURABLE_CONSUMER)
 }

@@ -64,7 +64,7 @@
 pub mod admin_server;
 pub mod codec;
 pub mod config;
-mod connection;
+pub mod connection;
 pub mod consumer;
 mod event;
 mod kafka;

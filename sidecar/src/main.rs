@@ -3,13 +3,15 @@
 //! Subcommands: `serve` (the local HTTP API, `docs/sidecar.md`), `drain` / `wait` (its lifecycle hooks),
 //! `inject` (the admission webhook, `docs/injection.md`), `plan` (show what `ensure`
 //! would do), `ensure` (make the cluster match the declarations; the init-container mode), `acls`
-//! (the ACLs the declarations need). Exit codes are documented in `docs/declarations.md`.
+//! (the ACLs the declarations need), `observe` (group lag and the dependency graph from outside
+//! the consumers, `docs/observability.md`). Exit codes are documented in `docs/declarations.md`.
 
 mod acls;
 mod exit;
 mod hooks;
 #[cfg(feature = "inject")]
 mod inject;
+mod observe;
 mod provision;
 mod serve;
 
@@ -87,6 +89,9 @@ enum Command {
         #[arg(long)]
         transactional: bool,
     },
+    /// Consumer-group lag and the dependency graph from outside the consumers: `/metrics` and
+    /// `/graph` for every declared service, whether its pods run or not.
+    Observe(observe::ObserveArgs),
     /// Make the cluster match the declarations under KAFKA_TOPIC_POLICY, wait for leaders.
     Ensure {
         /// How long to keep trying while the cluster is unavailable.
@@ -101,7 +106,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The servers log JSON lines on stdout like the SDK; the one-shot commands log to stderr.
-    if !matches!(cli.command, Command::Serve | Command::Inject { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Serve | Command::Inject { .. } | Command::Observe(_)
+    ) {
         init_stderr_logs();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -136,6 +144,7 @@ fn main() -> ExitCode {
                 exit_code,
             } => provision::plan(output, timeout, exit_code).await,
             Command::Ensure { timeout, output } => provision::ensure(output, timeout).await,
+            Command::Observe(args) => observe::run(args).await,
             Command::Acls {
                 output,
                 principal,

@@ -566,3 +566,64 @@ fn invalid_values_fail_rendering_with_the_documented_messages() {
         );
     }
 }
+
+#[test]
+fn the_injector_chart_deploys_the_observer_with_only_pod_listing_rights() {
+    let chart = repo_root().join(INJECTOR);
+    let yaml = template(
+        &chart,
+        &["charts/kafkadeps-injector/ci/production-values.yaml"],
+        &[
+            "--set",
+            "observer.enabled=true",
+            "--set",
+            "observer.namespace=shop",
+        ],
+    )
+    .expect("render");
+    validate_kubernetes(&yaml);
+    let objects = objects(&yaml);
+    let observer = of_kind(&objects, "Deployment")
+        .into_iter()
+        .find(|d| {
+            d["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-observer"))
+        })
+        .expect("observer deployment");
+    let container = &observer["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "observe",
+            "--kubernetes",
+            "--listen",
+            "0.0.0.0:9465",
+            "--interval",
+            "5s",
+            "--namespace",
+            "shop"
+        ]
+    );
+    assert!(env_of(container).contains(&(
+        "KAFKA_BOOTSTRAP_SERVERS".to_owned(),
+        "prod-kafka-kafka-bootstrap.kafka:9093".to_owned()
+    )));
+    let role = of_kind(&objects, "ClusterRole")[0];
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])
+    );
+    // Without bootstrap servers it cannot observe anything: refused at render.
+    let err = template(&chart, &[], &["--set", "observer.enabled=true"]).unwrap_err();
+    assert!(
+        err.contains("observer.enabled needs injector.bootstrapServers"),
+        "{err}"
+    );
+}

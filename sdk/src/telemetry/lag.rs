@@ -11,13 +11,13 @@ const MAX_SAMPLES: usize = 720;
 
 /// Log-end samples of one partition.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct EndSamples {
+pub struct EndSamples {
     samples: VecDeque<(Instant, i64)>,
 }
 
 impl EndSamples {
     /// Records that the log end was `offset` at `at`.
-    pub(crate) fn record(&mut self, at: Instant, offset: i64) {
+    pub fn record(&mut self, at: Instant, offset: i64) {
         if let Some(&(_, last)) = self.samples.back() {
             if offset < last {
                 // The partition was truncated or recreated: start over.
@@ -39,7 +39,7 @@ impl EndSamples {
     }
 
     /// Lag in records of `committed` against the newest log end.
-    pub(crate) fn lag_messages(&self, committed: i64) -> i64 {
+    pub fn lag_messages(&self, committed: i64) -> i64 {
         self.samples
             .back()
             .map_or(0, |&(_, end)| (end - committed).max(0))
@@ -47,7 +47,7 @@ impl EndSamples {
 
     /// Lag in time of `committed` at `now`: zero when caught up; otherwise how long ago the log
     /// end was at `committed` (at least the age of the oldest sample when older than all).
-    pub(crate) fn lag_time(&self, committed: i64, now: Instant) -> Duration {
+    pub fn lag_time(&self, committed: i64, now: Instant) -> Duration {
         let Some(&(_, end)) = self.samples.back() else {
             return Duration::ZERO;
         };

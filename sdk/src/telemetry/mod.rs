@@ -4,7 +4,7 @@
 pub(crate) mod clock;
 mod duration_histogram;
 mod health;
-pub(crate) mod lag;
+pub mod lag;
 pub(crate) mod lag_sampler;
 pub mod logging;
 pub(crate) mod metrics;

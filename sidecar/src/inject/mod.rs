@@ -3,7 +3,7 @@
 //! HTTPS on `--listen` with a certificate reloaded when its files change; `POST /mutate` for
 //! AdmissionReview `admission.k8s.io/v1`; `/livez`, `/readyz`, `/metrics`.
 
-mod annotations;
+pub(crate) mod annotations;
 mod credentials;
 #[cfg(test)]
 mod fixtures;

@@ -116,6 +116,8 @@ impl<H: Handler> RetryReader<H> {
     ) -> Result<Self, ConsumeError> {
         let mut config = client_config(settings, Role::Consumer, DURABLE_CONSUMER);
         config.set("group.id", retry_group(&settings.group_id));
+        // Its statistics would only be logged (the runtime's own client reports the metrics).
+        config.set("statistics.interval.ms", "0");
         let consumer: StreamConsumer = config.create().map_err(ConsumeError::Kafka)?;
         let inner = Arc::new(Inner {
             consumer,
