@@ -15,6 +15,8 @@ ensure_rust
 ensure_python_venv
 # helm (built from its Go module) and Strimzi's KafkaTopic schema (npm) for the chart tests.
 ensure_helm
+# KEDA's ScaledObject CRD (Go module) to validate the library chart's ScaledObject.
+ensure_keda_crd
 # Prometheus with Kubernetes discovery (Go module) for the end-to-end test on a real node.
 ensure_prometheus
 ensure_node_packages

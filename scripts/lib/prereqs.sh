@@ -99,6 +99,26 @@ ensure_helm() {
   export KAFKADEPS_HELM="$bin"
 }
 
+# KEDA's ScaledObject CRD, from KEDA's Go module (its config/crd/bases), cached outside the
+# checkout: the chart tests validate rendered ScaledObjects against its schema. Exports
+# KAFKADEPS_KEDA_CRD.
+KAFKADEPS_KEDA_VERSION="${KAFKADEPS_KEDA_VERSION:-v2.18.1}"
+ensure_keda_crd() {
+  local crd="$KAFKADEPS_CACHE/keda-$KAFKADEPS_KEDA_VERSION/keda.sh_scaledobjects.yaml"
+  if [ ! -f "$crd" ]; then
+    command -v go >/dev/null 2>&1 || { echo "go not found: needed to fetch KEDA's CRD" >&2; return 1; }
+    echo "fetching KEDA $KAFKADEPS_KEDA_VERSION's CRDs from its Go module (once)" >&2
+    local dir gomod
+    gomod=$(mktemp -d)
+    dir=$(cd "$gomod" && GOFLAGS=-mod=mod go mod download -json "github.com/kedacore/keda/v2@$KAFKADEPS_KEDA_VERSION" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') || { rm -rf "$gomod"; return 1; }
+    rm -rf "$gomod"
+    mkdir -p "$(dirname "$crd")"
+    cp "$dir/config/crd/bases/keda.sh_scaledobjects.yaml" "$crd"
+  fi
+  export KAFKADEPS_KEDA_CRD="$crd"
+}
+
 # Node packages of the chart tests (tests/node: Strimzi's KafkaTopic schema as compiled
 # validators), installed once per package-lock into the cache. Exports KAFKADEPS_NODE_MODULES.
 ensure_node_packages() {

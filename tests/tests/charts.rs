@@ -627,3 +627,78 @@ fn the_injector_chart_deploys_the_observer_with_only_pod_listing_rights() {
         "{err}"
     );
 }
+
+/// Validates the ScaledObjects of `yaml` against KEDA's CRD schema (from its Go module).
+fn validate_keda(yaml: &str) -> Value {
+    let crd = std::env::var("KAFKADEPS_KEDA_CRD")
+        .expect("KAFKADEPS_KEDA_CRD (scripts/test.sh fetches KEDA's CRD)");
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/python/manifests.py"))
+        .args(["crd", &crd])
+        .arg(scratch_file(yaml))
+        .output()
+        .expect("python");
+    let summary: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "invalid for KEDA: {summary}");
+    summary
+}
+
+#[test]
+fn the_library_renders_a_keda_scaled_object_on_lag_in_seconds_valid_for_keda() {
+    let chart = repo_root().join("examples/charts/billing-service");
+    let updated = Command::new(helm())
+        .args(["dependency", "update", "--skip-refresh"])
+        .arg(&chart)
+        .output()
+        .expect("helm");
+    assert!(
+        updated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&updated.stderr)
+    );
+    let values = "examples/charts/billing-service/ci/autoscaling-values.yaml";
+    let yaml = template(&chart, &[values], &[]).expect("render");
+    validate_kubernetes(&yaml);
+    assert_eq!(
+        validate_keda(&yaml)["validated"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let rendered = objects(&yaml);
+    let scaled = of_kind(&rendered, "ScaledObject")[0];
+    let deployment = of_kind(&rendered, "Deployment")[0];
+    assert_eq!(
+        scaled["spec"]["scaleTargetRef"]["name"],
+        deployment["metadata"]["name"]
+    );
+    assert_eq!(scaled["spec"]["minReplicaCount"], 0, "scale to zero");
+    assert_eq!(
+        scaled["spec"]["maxReplicaCount"], 12,
+        "capped at the consumed topic's partitions"
+    );
+    let trigger = &scaled["spec"]["triggers"][0];
+    assert_eq!(trigger["type"], "prometheus");
+    assert_eq!(
+        trigger["metadata"]["query"],
+        "max(kafkadeps_group_lag_seconds{group=\"billing\"})"
+    );
+    assert_eq!(trigger["metadata"]["threshold"], "10");
+    // Off by default; refused without the Prometheus to ask.
+    let plain = objects(&template(&chart, &[], &[]).expect("render"));
+    assert!(of_kind(&plain, "ScaledObject").is_empty());
+    let err = template(
+        &chart,
+        &[],
+        &[
+            "--set",
+            "kafka.autoscaling.enabled=true",
+            "--set",
+            "kafka.autoscaling.maxReplicas=3",
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("kafka.autoscaling.prometheusAddress is required"),
+        "{err}"
+    );
+}
