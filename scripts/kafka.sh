@@ -12,6 +12,8 @@
 #   scripts/kafka.sh bootstrap [--brokers 1|3] [--secure]   print the bootstrap list
 #   scripts/kafka.sh groups [--brokers 1|3] ARGS...   Apache Kafka's GroupsCommand on the plaintext
 #       cluster (3 brokers unless --brokers 1), e.g. groups --list --consumer (GROUP, TYPE, PROTOCOL)
+#   scripts/kafka.sh tool CLASS ARGS...   run one of Apache Kafka's tools by class with the
+#       installed jars, e.g. tool org.apache.kafka.tools.ProducerPerformance --topic t ...
 #   scripts/kafka.sh acls [--brokers 1|3] ARGS...   kafka-acls (Apache Kafka's AclCommand) as the
 #       admin user of the secure cluster, e.g. acls --list, acls --add --allow-principal User:alice ...
 #
@@ -506,6 +508,9 @@ main() {
       case "${1:-}" in --brokers) size="${2:-}"; shift 2 || true ;; esac
       [ "$size" = 1 ] || [ "$size" = 3 ] || die "--brokers must be 1 or 3, not '$size'"
       kjava org.apache.kafka.tools.GroupsCommand --bootstrap-server "$(bootstrap_of "$size")" "$@" ;;
+    tool)
+      [ -n "${1:-}" ] || die "tool needs a class, e.g. org.apache.kafka.tools.ProducerPerformance"
+      kjava "$@" ;;
     bootstrap)
       parse_selection "bootstrap [--brokers 1|3] [--secure]" "$@"
       [ "$SIZES" = 3 ] || SIZES=1

@@ -37,7 +37,7 @@ trap cleanup EXIT INT TERM
 step() { printf '\n==> %s\n' "$*"; }
 
 step "shellcheck scripts/"
-shellcheck -x scripts/*.sh scripts/lib/*.sh
+shellcheck -x scripts/*.sh scripts/lib/*.sh benches/peers/*.sh
 
 step "rust-version is true"
 scripts/check-rust-version.sh

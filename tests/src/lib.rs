@@ -299,6 +299,17 @@ pub struct ReadRecord {
     pub timestamp: Option<i64>,
 }
 
+impl ReadRecord {
+    /// The value of header `name`; panics when the record has none (a test's assertion).
+    pub fn header(&self, name: &str) -> &[u8] {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or_else(|| panic!("header {name} missing from {self:?}"))
+    }
+}
+
 /// Reads every partition of `topic` from the beginning (`read_committed`) until `expected`
 /// records arrived and nothing more comes for a second, or panics after `deadline`.
 pub async fn read_all(topic: &str, expected: usize, deadline: Duration) -> Vec<ReadRecord> {

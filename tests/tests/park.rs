@@ -231,14 +231,7 @@ async fn a_key_that_always_fails_is_dead_lettered_after_its_attempts_and_its_key
 
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].key, "doomed");
-    let header = |name: &str| {
-        dead[0]
-            .headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("header {name}"))
-    };
+    let header = |name: &str| dead[0].header(name);
     assert_eq!(header(dlq_headers::ORIGINAL_TOPIC), topic.as_bytes());
     assert_eq!(header(dlq_headers::ORIGINAL_PARTITION), 0i32.to_be_bytes());
     assert_eq!(header(dlq_headers::ORIGINAL_OFFSET), 0i64.to_be_bytes());
