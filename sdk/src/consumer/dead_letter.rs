@@ -31,18 +31,7 @@ pub mod headers {
 
 /// Builds the dead-letter record for `record`, which failed with `error` in `group`.
 pub(crate) fn dead_letter(record: &Record, group: &str, error: &HandlerError) -> OutgoingRecord {
-    let mut out = OutgoingRecord::new(dlq_topic(record.topic()));
-    if let Some(k) = record.key() {
-        out = out.with_key(k);
-    }
-    if let Some(p) = record.payload() {
-        out = out.with_payload(p.to_vec());
-    }
-    for (name, value) in record.headers() {
-        if !name.starts_with("kafka_dlt-") {
-            out = out.with_header(name, value.unwrap_or_default());
-        }
-    }
+    let out = OutgoingRecord::copy_of(record, dlq_topic(record.topic()), "kafka_dlt-");
     let (timestamp, kind) = match record.raw_timestamp() {
         Timestamp::CreateTime(t) => (t, "CREATE_TIME"),
         Timestamp::LogAppendTime(t) => (t, "LOG_APPEND_TIME"),

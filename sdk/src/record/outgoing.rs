@@ -124,6 +124,26 @@ impl OutgoingRecord {
         codec::cloudevents::to_record(&topic.into(), event, mode)
     }
 
+    /// A copy of the consumed `record` for `topic`: its key, payload and headers, without the
+    /// headers whose names start with `skip_prefix` (those the copy writes anew: dead-letter or
+    /// parking headers).
+    pub(crate) fn copy_of(
+        record: &crate::Record,
+        topic: impl Into<String>,
+        skip_prefix: &str,
+    ) -> Self {
+        let mut out = Self::new(topic);
+        out.key = record.key().map(<[u8]>::to_vec);
+        out.payload = record.payload().map(<[u8]>::to_vec);
+        out.headers = record
+            .headers()
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with(skip_prefix))
+            .map(|(name, value)| (name.to_owned(), value.unwrap_or_default().to_vec()))
+            .collect();
+        out
+    }
+
     /// Sets the key (same key, same partition, in order).
     pub fn with_key(mut self, key: impl AsRef<[u8]>) -> Self {
         self.key = Some(key.as_ref().to_vec());

@@ -53,18 +53,7 @@ pub(super) fn parked(
     due: SystemTime,
     original: (&str, i32, i64),
 ) -> OutgoingRecord {
-    let mut out = OutgoingRecord::new(retry_topic).with_partition(original.1);
-    if let Some(k) = record.key() {
-        out = out.with_key(k);
-    }
-    if let Some(p) = record.payload() {
-        out = out.with_payload(p.to_vec());
-    }
-    for (name, value) in record.headers() {
-        if !name.starts_with(PREFIX) {
-            out = out.with_header(name, value.unwrap_or_default());
-        }
-    }
+    let out = OutgoingRecord::copy_of(record, retry_topic, PREFIX).with_partition(original.1);
     let due = due
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

@@ -20,6 +20,10 @@ use crate::record::Record;
 
 /// The user's handler, with parking around it.
 pub(crate) struct Parking<H> {
+    shared: Arc<Shared<H>>,
+}
+
+struct Shared<H> {
     handler: Arc<H>,
     parked: Arc<Parked>,
     producer: Producer,
@@ -34,10 +38,12 @@ impl<H: Handler> Parking<H> {
         options: ConsumerOptions,
     ) -> Self {
         Self {
-            handler,
-            parked,
-            producer,
-            options,
+            shared: Arc::new(Shared {
+                handler,
+                parked,
+                producer,
+                options,
+            }),
         }
     }
 }
@@ -48,13 +54,14 @@ impl<H: Handler> Handler for Parking<H> {
     type Future = Handling;
 
     fn call(&self, record: Record) -> Handling {
-        let (handler, parked, producer, options) = (
-            Arc::clone(&self.handler),
-            Arc::clone(&self.parked),
-            self.producer.clone(),
-            self.options.clone(),
-        );
+        let shared = Arc::clone(&self.shared);
         Box::pin(async move {
+            let Shared {
+                handler,
+                parked,
+                producer,
+                options,
+            } = &*shared;
             let Some(key) = record.key().map(<[u8]>::to_vec) else {
                 // Keyless: retried in place (no key order to keep apart from the partition's).
                 return handler.call(record).await;
@@ -64,7 +71,7 @@ impl<H: Handler> Handler for Parking<H> {
                 return handler.call(record).await;
             }
             if parked.park_behind(&tp, &key, record.offset()) {
-                return park(&parked, &producer, &tp, &key, &record, 0, SystemTime::now()).await;
+                return park(parked, producer, &tp, &key, &record, 0, SystemTime::now()).await;
             }
             let outcome = handler.call(record.clone()).await;
             match outcome {
@@ -79,7 +86,7 @@ impl<H: Handler> Handler for Parking<H> {
                     .emit(&ConsumerMetrics::global().lane(record.topic()));
                     parked.park(&tp, &key, record.offset());
                     let due = SystemTime::now() + options.backoff(1);
-                    park(&parked, &producer, &tp, &key, &record, 1, due)
+                    park(parked, producer, &tp, &key, &record, 1, due)
                         .await
                         // The retry topic is out of reach: retried in place instead.
                         .map_err(|_| error)
