@@ -297,7 +297,19 @@ fn handled(path: &std::path::Path) -> Vec<(String, u32)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn parking_survives_a_sigkill_and_a_member_joining_with_nothing_lost_and_key_order_kept() {
+async fn parking_survives_a_sigkill_and_a_restart_with_nothing_lost_and_key_order_kept() {
+    members_while_keys_are_parked(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parking_survives_a_second_member_joining_with_nothing_lost_and_key_order_kept() {
+    members_while_keys_are_parked(false).await;
+}
+
+/// Keys k3, k7 and k11 fail the first attempt at every record, so they stay parked. With
+/// `kill`, the first member is SIGKILLed mid-way and restarted, and then a second one joins;
+/// without, the first keeps running and a second one joins mid-way.
+async fn members_while_keys_are_parked(kill: bool) {
     const KEYS: u32 = 20;
     const PER_KEY: u32 = 15;
     let topic = unique("park-crash");
@@ -311,8 +323,8 @@ async fn parking_survives_a_sigkill_and_a_member_joining_with_nothing_lost_and_k
         ("PARK_FAIL_KEYS", "k3,k7,k11"),
     ];
     let kafka = start_kafka(&vars[..4]).await;
-    let dir = std::env::temp_dir().join(unique("park-crash"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = std::env::temp_dir().join(unique("park-members"));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
     let out = dir.join("handled");
     let keys: Vec<String> = (0..KEYS).map(|k| format!("k{k}")).collect();
     let producing = {
@@ -339,13 +351,18 @@ async fn parking_survives_a_sigkill_and_a_member_joining_with_nothing_lost_and_k
         },
     )
     .await;
-    first.kill().expect("SIGKILL");
-    first.wait().expect("reaped");
-    // The restarted member and a second one share the partitions from here.
-    let mut restarted = spawn_member(&out, &vars);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut restarted = if kill {
+        first.kill().expect("SIGKILL");
+        first.wait().expect("reaped");
+        // The restarted member and a second one share the partitions from here.
+        let restarted = spawn_member(&out, &vars);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        restarted
+    } else {
+        first
+    };
     let mut joined = spawn_member(&out, &vars);
-    producing.await.unwrap();
+    producing.await.expect("producer");
     eventually(
         Duration::from_secs(120),
         "every record handled after the kill",
