@@ -60,7 +60,7 @@ pub enum StartError {
 /// ```no_run
 /// use kafkadeps::{Declaration, Kafka, Settings};
 ///
-/// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn start() -> kafkadeps::Result<()> {
 /// let settings = Settings::builder("127.0.0.1:9092")
 ///     .app("orders")
 ///     .produces(Declaration::new("orders.v1").partitions(12).config("retention.ms", "7d"))

@@ -16,7 +16,7 @@
 //!     cents: i64,
 //! }
 //!
-//! # async fn tour() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn tour() -> kafkadeps::Result<()> {
 //! // KAFKA_BOOTSTRAP_SERVERS=… KAFKA_PRODUCES=orders.v1 KAFKA_CONSUMES=payments.v1:
 //! // reads and validates the declarations, then creates or checks the declared topics.
 //! let kafka = Kafka::from_env().await?;
@@ -45,6 +45,9 @@
 //! # }
 //! ```
 //!
+//! Every API returns its own error type; [`Error`] (and [`Result`]) wraps any of them for code
+//! that calls several.
+//!
 //! - [`config`]: the `KAFKA_*` contract (from [`kafkadeps_core`], which needs no librdkafka),
 //!   and [`Settings::builder`] for code-first services;
 //! - [`producer`]: [`Producer`] (one `send` of an [`OutgoingRecord`], `publish` of [`Event`]
@@ -66,6 +69,7 @@ pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod consumer;
+mod error;
 mod event;
 mod kafka;
 pub mod producer;
@@ -81,6 +85,7 @@ pub use codec::{Codec, CodecError, Json};
 pub use config::DEFAULT_ENSURE_TIMEOUT;
 pub use config::{ConfigError, Declaration, Settings};
 pub use consumer::{ConsumeError, HandlerError};
+pub use error::{Error, Result};
 pub use event::{Event, EventFormat};
 pub use kafka::{Kafka, StartError};
 pub use kafkadeps_core::Warning;

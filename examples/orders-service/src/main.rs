@@ -131,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 partition = delivery.partition, offset = delivery.offset,
                 "Produced order."
             );
-            Ok::<_, Box<dyn std::error::Error>>(())
+            Ok::<_, kafkadeps::Error>(())
         }
     });
     for result in futures::future::join_all(sends).await {

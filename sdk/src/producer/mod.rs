@@ -183,7 +183,7 @@ impl Producer {
     /// constructor ([`OutgoingRecord::json`], [`OutgoingRecord::encoded`]):
     ///
     /// ```no_run
-    /// # async fn send(producer: &kafkadeps::Producer) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn send(producer: &kafkadeps::Producer) -> kafkadeps::Result<()> {
     /// use kafkadeps::OutgoingRecord;
     ///
     /// let order = serde_json::json!({"id": "o-1", "cents": 1250});
