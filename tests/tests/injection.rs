@@ -3,7 +3,7 @@
 //! stores are mutated — or denied — as the annotations ask. Also: the injector chart's manifests
 //! are accepted by the real API server.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -118,73 +118,101 @@ fn has_env(container: &Value, name: &str) -> bool {
         .is_some_and(|env| env.iter().any(|e| e["name"] == name))
 }
 
-#[test]
-fn the_api_server_stores_pods_mutated_or_denied_by_the_webhook() {
-    let api = ApiServer::start();
-    let dir = std::env::temp_dir().join(unique("webhook-certs"));
-    let (ca, cert, key) = webhook_certificate(&dir);
-    let injector = Injector::start(&cert, &key, &ca);
-    let ca_bundle =
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca).expect("ca"));
-    api.create(
-        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
-        &json!({
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "MutatingWebhookConfiguration",
-            "metadata": {"name": "kafkadeps-injector"},
-            "webhooks": [{
-                "name": "inject.kafkadeps.io",
-                "admissionReviewVersions": ["v1"],
-                "sideEffects": "None",
-                "failurePolicy": "Fail",
-                "reinvocationPolicy": "IfNeeded",
-                "timeoutSeconds": 5,
-                "namespaceSelector": {"matchLabels": {"kafkadeps.io/injection": "enabled"}},
-                "clientConfig": {"url": format!("https://127.0.0.1:{}/mutate", injector.port), "caBundle": ca_bundle},
-                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "Namespaced"}]
-            }]
-        }),
-    );
-    for (ns, enabled) in [("shop", true), ("other", false)] {
-        let labels = if enabled {
-            json!({"kafkadeps.io/injection": "enabled"})
-        } else {
-            json!({})
-        };
-        api.create(
-            "/api/v1/namespaces",
-            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}),
-        );
-    }
-    // The API server picks up the webhook configuration asynchronously: wait for a first mutation.
-    let started = Instant::now();
-    let first = loop {
-        let name = unique("probe");
-        let r = api.request(
-            "POST",
-            "/api/v1/namespaces/shop/pods",
-            Some(&pod(&name, declarations(), true)),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        if names(&r.body["spec"]["initContainers"])
-            .first()
-            .map(String::as_str)
-            == Some("kafkadeps")
-        {
-            break r.body;
-        }
-        api.request(
-            "DELETE",
-            &format!("/api/v1/namespaces/shop/pods/{name}"),
-            None,
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the webhook was never called"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+/// A real API server calling a running injector for every pod created in namespace `shop`
+/// (`other` has no injection label), once the webhook has mutated a first pod.
+struct Webhooked {
+    api: ApiServer,
+    injector: Injector,
+    ca: PathBuf,
+    /// The first pod the webhook mutated, as the API server answered its creation.
+    first: Value,
+}
 
+impl Webhooked {
+    fn start() -> Self {
+        let api = ApiServer::start();
+        let dir = std::env::temp_dir().join(unique("webhook-certs"));
+        let (ca, cert, key) = webhook_certificate(&dir);
+        let injector = Injector::start(&cert, &key, &ca);
+        let ca_bundle =
+            base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca).expect("ca"));
+        api.create(
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+            &json!({
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "MutatingWebhookConfiguration",
+                "metadata": {"name": "kafkadeps-injector"},
+                "webhooks": [{
+                    "name": "inject.kafkadeps.io",
+                    "admissionReviewVersions": ["v1"],
+                    "sideEffects": "None",
+                    "failurePolicy": "Fail",
+                    "reinvocationPolicy": "IfNeeded",
+                    "timeoutSeconds": 5,
+                    "namespaceSelector": {"matchLabels": {"kafkadeps.io/injection": "enabled"}},
+                    "clientConfig": {"url": format!("https://127.0.0.1:{}/mutate", injector.port), "caBundle": ca_bundle},
+                    "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "Namespaced"}]
+                }]
+            }),
+        );
+        for (ns, enabled) in [("shop", true), ("other", false)] {
+            let labels = if enabled {
+                json!({"kafkadeps.io/injection": "enabled"})
+            } else {
+                json!({})
+            };
+            api.create(
+                "/api/v1/namespaces",
+                &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}),
+            );
+        }
+        // The API server picks up the webhook configuration asynchronously: wait for a first mutation.
+        let started = Instant::now();
+        let first = loop {
+            let name = unique("probe");
+            let r = api.request(
+                "POST",
+                "/api/v1/namespaces/shop/pods",
+                Some(&pod(&name, declarations(), true)),
+            );
+            assert_eq!(r.status, 201, "{}", r.body);
+            if names(&r.body["spec"]["initContainers"])
+                .first()
+                .map(String::as_str)
+                == Some("kafkadeps")
+            {
+                break r.body;
+            }
+            api.request(
+                "DELETE",
+                &format!("/api/v1/namespaces/shop/pods/{name}"),
+                None,
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the webhook was never called"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        Self {
+            api,
+            injector,
+            ca,
+            first,
+        }
+    }
+}
+
+#[test]
+fn pods_are_stored_injected_as_their_annotations_ask() {
+    let webhooked = Webhooked::start();
+    let (api, first) = (&webhooked.api, &webhooked.first);
+    the_first_pod_has_a_native_sidecar_and_its_apps_point_at_it(api, first);
+    credentials_are_mounted_from_secrets_and_never_copied(api);
+    pods_opted_out_elsewhere_or_already_injected_are_left_alone(api);
+}
+
+fn the_first_pod_has_a_native_sidecar_and_its_apps_point_at_it(api: &ApiServer, first: &Value) {
     // Injected: a native sidecar first among the init containers, the app containers pointed at it.
     let stored = api.request(
         "GET",
@@ -239,7 +267,9 @@ fn the_api_server_stores_pods_mutated_or_denied_by_the_webhook() {
         stored.body["metadata"]["annotations"]["prometheus.io/scrape"],
         "true"
     );
+}
 
+fn credentials_are_mounted_from_secrets_and_never_copied(api: &ApiServer) {
     // Credentials: the Secrets (Strimzi's layout) are mounted read-only into the sidecar and
     // its file variables point at them; no secret value is in the pod.
     api.create(
@@ -314,7 +344,9 @@ fn the_api_server_stores_pods_mutated_or_denied_by_the_webhook() {
             "{mounted:?}"
         );
     }
+}
 
+fn pods_opted_out_elsewhere_or_already_injected_are_left_alone(api: &ApiServer) {
     // Opted out, or in a namespace without the label: stored as sent.
     let out = api.create(
         "/api/v1/namespaces/shop/pods",
@@ -357,7 +389,13 @@ fn the_api_server_stores_pods_mutated_or_denied_by_the_webhook() {
         kept["spec"]["initContainers"][0]["image"],
         "kafkadeps/sidecar:mine"
     );
+}
 
+#[test]
+fn invalid_pods_are_denied_typos_warned_and_bad_reviews_refused() {
+    let Webhooked {
+        api, injector, ca, ..
+    } = Webhooked::start();
     // Invalid declarations: denied with the SDK's message.
     let mut invalid = declarations();
     invalid["kafkadeps.io/produces"] = json!("orders.v1(retention.mss=7d)");
@@ -427,7 +465,13 @@ fn the_api_server_stores_pods_mutated_or_denied_by_the_webhook() {
         metrics.contains("kafkadeps_injector_reviews_total{outcome=\"denied\"} 1"),
         "{metrics}"
     );
+}
 
+#[test]
+fn a_rotated_certificate_is_picked_up_without_a_restart() {
+    let dir = std::env::temp_dir().join(unique("webhook-certs"));
+    let (ca, cert, key) = webhook_certificate(&dir);
+    let injector = Injector::start(&cert, &key, &ca);
     // A rotated certificate (new CA) is picked up without a restart.
     let rotated = dir.join("rotated");
     let (new_ca, new_cert, new_key) = webhook_certificate(&rotated);

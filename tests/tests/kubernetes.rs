@@ -443,6 +443,32 @@ async fn on_a_real_node_pods_start_in_order_roll_drain_and_lose_nothing() {
     };
     let n = Names::new();
 
+    the_injector_chart_serves_the_webhook(&c).await;
+    let (mut prom, prom_addr) = prometheus(&c, &scratch);
+    the_services_start_with_their_sidecars_ready_first(&c, &n).await;
+    let rolls = every_deployment_rolls_under_load(&c, &n).await;
+    a_deleted_pod_drains_and_a_killed_sidecar_restarts(&c, &n).await;
+    prometheus_scrapes_the_annotated_pods(&prom_addr).await;
+    let _ = prom.kill();
+    let _ = prom.wait();
+    nothing_is_lost_once_the_producers_stop(&c, &n, rolls).await;
+    std::fs::remove_dir_all(&scratch).ok();
+}
+
+/// Waits until `topic` holds at least `min` records; returns how many it holds.
+async fn flowing(topic: &str, min: i64) -> i64 {
+    eventually(
+        Duration::from_secs(120),
+        &format!("records in {topic}"),
+        || {
+            let got = end_offsets(topic);
+            async move { (got >= min).then_some(got) }
+        },
+    )
+    .await
+}
+
+async fn the_injector_chart_serves_the_webhook(c: &Cluster) {
     // 1. The injector chart: the webhook runs on the node, its configuration is live.
     let webhook_port = free_port();
     c.install(
@@ -488,27 +514,28 @@ async fn on_a_real_node_pods_start_in_order_roll_drain_and_lose_nothing() {
         "200",
         "the webhook's /readyz"
     );
+}
 
+async fn the_services_start_with_their_sidecars_ready_first(c: &Cluster, n: &Names) {
     // 2. The services: orders → billing on the SDK, and the injected Python app.
     let ns = json!({"apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": NS, "labels": {"kafkadeps.io/injection": "enabled"}}});
     c.api.create("/api/v1/namespaces", &ns);
-    let (mut prom, prom_addr) = prometheus(&c, &scratch);
     c.install(
         "billing",
         "examples/charts/billing-service",
         NS,
-        &billing_values(&c, &n, "1"),
+        &billing_values(c, n, "1"),
     );
     c.install(
         "orders",
         "examples/charts/orders-service",
         NS,
-        &orders_values(&c, &n, "1", RATE),
+        &orders_values(c, n, "1", RATE),
     );
     c.api.create(
         &format!("/apis/apps/v1/namespaces/{NS}/deployments"),
-        &python_deployment(&c, &n, "1", RATE),
+        &python_deployment(c, n, "1", RATE),
     );
     let py_pod = c.ready_pod(NS, "app=python-app").await;
     let spec = &py_pod["spec"];
@@ -534,27 +561,19 @@ async fn on_a_real_node_pods_start_in_order_roll_drain_and_lose_nothing() {
     ] {
         c.ready_pod(NS, selector).await;
     }
-    let flowing = |topic: String, min: i64| async move {
-        eventually(
-            Duration::from_secs(120),
-            &format!("records in {topic}"),
-            || {
-                let got = end_offsets(&topic);
-                async move { (got >= min).then_some(got) }
-            },
-        )
-        .await
-    };
-    flowing(n.billed.clone(), 20).await;
-    flowing(n.done.clone(), 20).await;
+    flowing(&n.billed, 20).await;
+    flowing(&n.done, 20).await;
+}
 
+/// Returns the rolls' window (ms since the epoch).
+async fn every_deployment_rolls_under_load(c: &Cluster, n: &Names) -> (i64, i64) {
     // 3. Under load, roll each Deployment; old pods drain through their termination path.
     let roll_started = now_ms();
     c.install(
         "orders",
         "examples/charts/orders-service",
         NS,
-        &orders_values(&c, &n, "2", RATE),
+        &orders_values(c, n, "2", RATE),
     );
     c.rolled_out(
         NS,
@@ -566,7 +585,7 @@ async fn on_a_real_node_pods_start_in_order_roll_drain_and_lose_nothing() {
         "billing",
         "examples/charts/billing-service",
         NS,
-        &billing_values(&c, &n, "2"),
+        &billing_values(c, n, "2"),
     );
     c.rolled_out(
         NS,
@@ -574,10 +593,12 @@ async fn on_a_real_node_pods_start_in_order_roll_drain_and_lose_nothing() {
         "app.kubernetes.io/name=billing-service",
     )
     .await;
-    update_python(&c, &n, "2", RATE);
+    update_python(c, n, "2", RATE);
     c.rolled_out(NS, "python-app", "app=python-app").await;
-    let roll_ended = now_ms();
+    (roll_started, now_ms())
+}
 
+async fn a_deleted_pod_drains_and_a_killed_sidecar_restarts(c: &Cluster, n: &Names) {
     // 4. A pod deleted under load drains within its grace period; a SIGKILLed sidecar is
     // restarted by the kubelet while the app goes on.
     let billing = c
@@ -636,15 +657,17 @@ async fn on_a_real_node_pods_start_in_order_roll_drain_and_lose_nothing() {
         restarted["status"]["containerStatuses"][0]["restartCount"], 0,
         "the app kept running"
     );
-    flowing(n.done.clone(), done_before + 20).await;
+    flowing(&n.done, done_before + 20).await;
+}
 
+async fn prometheus_scrapes_the_annotated_pods(prom_addr: &str) {
     // 5. Prometheus scrapes the pods through their annotations.
     let scraped = eventually(
         Duration::from_secs(120),
         "Prometheus scrapes the pods",
         || {
             let body = http_get(
-                &prom_addr,
+                prom_addr,
                 "/api/v1/query?query=sum%20by%20(pod)%20(kafkadeps_build_info)",
             )
             .map(|(_, b)| b)
@@ -666,17 +689,16 @@ async fn on_a_real_node_pods_start_in_order_roll_drain_and_lose_nothing() {
     )
     .await;
     eprintln!("Prometheus scraped {scraped:?}");
-    let _ = prom.kill();
-    let _ = prom.wait();
+}
 
+async fn nothing_is_lost_once_the_producers_stop(c: &Cluster, n: &Names, window: (i64, i64)) {
     // The producers stop (orders scaled to none, the app rolled to a rate of 0); then every
     // record that reached a source topic must have reached its output.
-    let mut stopped = orders_values(&c, &n, "3", RATE);
+    let mut stopped = orders_values(c, n, "3", RATE);
     stopped["replicaCount"] = json!(0);
     c.install("orders", "examples/charts/orders-service", NS, &stopped);
-    update_python(&c, &n, "3", 0);
+    update_python(c, n, "3", 0);
     c.rolled_out(NS, "python-app", "app=python-app").await;
-    let window = (roll_started, roll_ended);
     let orders = settle(&n.orders, &n.billed, window).await;
     let py = settle(&n.py, &n.done, window).await;
     // (pipeline, whether a graceful roll must duplicate nothing): the SDK pipeline does; the
@@ -708,5 +730,4 @@ async fn on_a_real_node_pods_start_in_order_roll_drain_and_lose_nothing() {
             a.lost.iter().take(5).collect::<Vec<_>>()
         );
     }
-    std::fs::remove_dir_all(&scratch).ok();
 }

@@ -97,26 +97,7 @@ async fn metrics_of_a_running_service_after_real_traffic() {
     .await;
 
     // A real Prometheus server scrapes the service every second.
-    let prom_port = free_port();
-    let dir = std::env::temp_dir().join(unique("prometheus"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!("global: {{ scrape_interval: 1s }}\nscrape_configs:\n  - job_name: billing\n    static_configs: [{{ targets: ['{listen}'] }}]\n"),
-    )
-    .unwrap();
-    let mut prometheus = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus (Debian package, installed by scripts/test.sh)");
+    let (mut prometheus, prom_addr, dir) = scraping_prometheus(&listen);
 
     let kafka = start_kafka(&[("KAFKA_APP", "obs-orders"), ("KAFKA_PRODUCES", &topic)]).await;
     for i in 0..ORDERS {
@@ -143,19 +124,56 @@ async fn metrics_of_a_running_service_after_real_traffic() {
         },
     )
     .await;
+    the_service_exported_what_it_did(&parsed, &topic, ORDERS);
+
+    prometheus_counted(&prom_addr, ORDERS as f64).await;
+
+    let _ = prometheus.kill();
+    let _ = prometheus.wait();
+    sigterm(&billing);
+    assert!(billing.wait().unwrap().success());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A real Prometheus scraping `target` every second: (its process, its address, its directory).
+fn scraping_prometheus(target: &str) -> (std::process::Child, String, std::path::PathBuf) {
+    let prom_port = free_port();
+    let dir = std::env::temp_dir().join(unique("prometheus"));
+    std::fs::create_dir_all(&dir).expect("prometheus directory");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global: {{ scrape_interval: 1s }}\nscrape_configs:\n  - job_name: billing\n    static_configs: [{{ targets: ['{target}'] }}]\n"),
+    )
+    .expect("prometheus.yml");
+    let prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus (Debian package, installed by scripts/test.sh)");
+    (prometheus, format!("127.0.0.1:{prom_port}"), dir)
+}
+
+/// The consumer's, the build's and the plan's families after `orders` records of `topic`, and
+/// the test process's own producer metrics for them.
+fn the_service_exported_what_it_did(parsed: &[String], topic: &str, orders: usize) {
     assert_eq!(
-        sample(&parsed, "kafkadeps_consumer_assigned_partitions{}"),
+        sample(parsed, "kafkadeps_consumer_assigned_partitions{}"),
         Some(3.0)
     );
-    assert!(
-        sample(
-            &parsed,
-            &format!("kafkadeps_consumer_handler_duration_seconds_count{{topic=\"{topic}\"}}")
-        )
-        .unwrap()
-            >= ORDERS as f64
+    let handled = sample(
+        parsed,
+        &format!("kafkadeps_consumer_handler_duration_seconds_count{{topic=\"{topic}\"}}"),
     );
-    assert!(sample(&parsed, "kafkadeps_consumer_rebalances_total{}").unwrap() >= 1.0);
+    assert!(handled.expect("handler durations") >= orders as f64);
+    let rebalances = sample(parsed, "kafkadeps_consumer_rebalances_total{}");
+    assert!(rebalances.expect("rebalances") >= 1.0);
     assert!(
         parsed
             .iter()
@@ -164,32 +182,28 @@ async fn metrics_of_a_running_service_after_real_traffic() {
     assert!(
         parsed
             .iter()
-            .any(|l| l.starts_with("kafkadeps_topic_plan{action=") && l.contains(&topic)),
+            .any(|l| l.starts_with("kafkadeps_topic_plan{action=") && l.contains(topic)),
         "the start-up plan is exported"
     );
     // The test process's own producer counted its sends.
     let own = kafkadeps::telemetry::encode_metrics();
     assert!(
         own.contains(&format!(
-            "kafkadeps_producer_messages_total{{topic=\"{topic}\",outcome=\"ok\"}} {ORDERS}"
+            "kafkadeps_producer_messages_total{{topic=\"{topic}\",outcome=\"ok\"}} {orders}"
         )),
         "{own}"
     );
+}
 
-    let query = format!(
-        "http://127.0.0.1:{prom_port}/api/v1/query?query=kafkadeps_consumer_messages_total%7Boutcome%3D%22ok%22%7D"
-    );
-    let path = query
-        .split_once(&format!("{prom_port}"))
-        .unwrap()
-        .1
-        .to_owned();
-    let prom_addr = format!("127.0.0.1:{prom_port}");
-    let value = eventually(
+/// Waits until the Prometheus at `prom_addr` has scraped
+/// `kafkadeps_consumer_messages_total{outcome="ok"}` at `expected`.
+async fn prometheus_counted(prom_addr: &str, expected: f64) {
+    let path = "/api/v1/query?query=kafkadeps_consumer_messages_total%7Boutcome%3D%22ok%22%7D";
+    eventually(
         Duration::from_secs(60),
         "Prometheus scraped the counter",
         || {
-            let body = http_get(&prom_addr, &path)
+            let body = http_get(prom_addr, path)
                 .map(|(_, b)| b)
                 .unwrap_or_default();
             async move {
@@ -198,18 +212,11 @@ async fn metrics_of_a_running_service_after_real_traffic() {
                     .as_str()?
                     .parse::<f64>()
                     .ok()?;
-                (v == ORDERS as f64).then_some(v)
+                (v == expected).then_some(())
             }
         },
     )
     .await;
-    assert_eq!(value, ORDERS as f64);
-
-    let _ = prometheus.kill();
-    let _ = prometheus.wait();
-    sigterm(&billing);
-    assert!(billing.wait().unwrap().success());
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -288,12 +288,22 @@ async fn poison_retry_and_dead_letters_keep_order() {
         2,
         "the poison record and the always-failing one"
     );
+    the_dead_letters_carry_their_origin_and_cause(&dead, &topic, &group);
+}
+
+/// Spring's `kafka_dlt-*` headers on the poison record (`b`, offset 1) and the always-failing one
+/// (`d`, offset 3) of `topic`'s single partition, consumed by `group`.
+fn the_dead_letters_carry_their_origin_and_cause(
+    dead: &[kafkadeps_tests::ReadRecord],
+    topic: &str,
+    group: &str,
+) {
     let header = |r: &kafkadeps_tests::ReadRecord, name: &str| {
         r.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
-            .unwrap()
+            .unwrap_or_else(|| panic!("no header {name}"))
     };
     let poison = dead.iter().find(|r| r.key == "b").expect("poison in DLQ");
     assert_eq!(poison.payload, "not json");

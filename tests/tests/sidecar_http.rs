@@ -7,65 +7,49 @@ use kafkadeps_tests::push::{binary_event, expect_problem};
 use kafkadeps_tests::sidecar::{Sidecar, kafka_ms, scratch};
 use kafkadeps_tests::{eventually, http_get, python, repo_root, unique};
 
+/// Posts each `(path, JSON body, status, problem kind)` and expects that problem document.
+async fn expect_problems<P: AsRef<str>>(sidecar: &Sidecar, cases: &[(P, String, u16, &str)]) {
+    let client = reqwest::Client::new();
+    for (path, body, status, kind) in cases {
+        let response = client
+            .post(format!("{}{}", sidecar.url(), path.as_ref()))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("request");
+        expect_problem(response, *status, kind).await;
+    }
+}
+
+/// The sidecar answered everything so far without dying or panicking.
+fn assert_alive(sidecar: &mut Sidecar) {
+    assert!(sidecar.running(), "log:\n{}", sidecar.log_text());
+    assert_eq!(http_get(&sidecar.admin, "/livez").expect("livez").0, 200);
+    assert!(!sidecar.log_text().contains("panicked"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_error_contract_is_problem_details_and_never_a_panic() {
-    let dir = scratch("sidecar-errors");
-    let (topic, consumed, group) = (unique("sc-err"), unique("sc-err-in"), unique("sc-err-g"));
+async fn bad_produce_requests_and_unknown_routes_are_problem_details() {
+    let dir = scratch("sidecar-produce-errors");
+    let topic = unique("sc-err");
     let mut sidecar = Sidecar::start(
         &dir,
         &[
             ("KAFKA_PRODUCES", &topic),
-            ("KAFKA_CONSUMES", &consumed),
-            ("KAFKA_GROUP_ID", &group),
             ("KAFKA_SIDECAR_MAX_BODY_BYTES", "1024"),
         ],
     );
     sidecar.ready().await;
-    let base = sidecar.url();
-    let client = reqwest::Client::new();
-    let post = |path: &str, body: &str| {
-        client
-            .post(format!("{base}{path}"))
-            .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-    };
     let records = format!("/v1/topics/{topic}/records");
     let events = format!("/v1/topics/{topic}/events");
-    let poll = format!("/v1/consumers/{group}/poll");
-    let commit = format!("/v1/consumers/{group}/commit");
-    let nack = format!("/v1/consumers/{group}/nack");
-    let cases: Vec<(&str, String, u16, &str)> = vec![
-        (
-            records.as_str(),
-            "{not json".into(),
-            400,
-            "malformed-request",
-        ),
-        (
-            records.as_str(),
-            r#"{"records":"x"}"#.into(),
-            400,
-            "malformed-request",
-        ),
-        (
-            records.as_str(),
-            r#"{"records":[{"key":1}]}"#.into(),
-            400,
-            "malformed-request",
-        ),
-        (
-            records.as_str(),
-            r#"{"records":[]}"#.into(),
-            400,
-            "malformed-request",
-        ),
-        (
-            records.as_str(),
-            r#"{"records":[{"value_base64":"!"}]}"#.into(),
-            400,
-            "malformed-request",
-        ),
+    let malformed = |body: &str| (records.as_str(), body.to_owned(), 400, "malformed-request");
+    let cases = vec![
+        malformed("{not json"),
+        malformed(r#"{"records":"x"}"#),
+        malformed(r#"{"records":[{"key":1}]}"#),
+        malformed(r#"{"records":[]}"#),
+        malformed(r#"{"records":[{"value_base64":"!"}]}"#),
         (
             records.as_str(),
             format!(r#"{{"records":[{{"value":"{}"}}]}}"#, "x".repeat(2000)),
@@ -85,81 +69,79 @@ async fn the_error_contract_is_problem_details_and_never_a_panic() {
             "undeclared-topic",
         ),
         (events.as_str(), "{}".into(), 400, "malformed-request"),
-        (
-            "/v1/consumers/other-group/poll",
-            "{}".into(),
-            404,
-            "unknown-group",
-        ),
-        (
-            "/v1/consumers/other-group/commit",
-            r#"{"offsets":[]}"#.into(),
-            404,
-            "unknown-group",
-        ),
-        (
-            poll.as_str(),
-            r#"{"max_records":0}"#.into(),
-            400,
-            "malformed-request",
-        ),
-        (
-            poll.as_str(),
-            r#"{"timeout_ms":"soon"}"#.into(),
-            400,
-            "malformed-request",
-        ),
-        (
-            commit.as_str(),
-            r#"{"lease":"l","offsets":[{"topic":"t","partition":0,"offset":-1}]}"#.into(),
-            400,
-            "malformed-request",
-        ),
-        (
-            commit.as_str(),
-            r#"{"offsets":[]}"#.into(),
-            400,
-            "malformed-request",
-        ),
-        (
-            commit.as_str(),
-            r#"{"lease":"made-up","offsets":[]}"#.into(),
-            409,
-            "lease-expired",
-        ),
-        (
-            nack.as_str(),
-            r#"{"lease":"l","records":[],"action":"later"}"#.into(),
-            400,
-            "malformed-request",
-        ),
-        (
-            "/v1/consumers/other-group/nack",
-            r#"{"lease":"l","records":[]}"#.into(),
-            404,
-            "unknown-group",
-        ),
         ("/v2/nothing", "{}".into(), 404, "not-found"),
     ];
-    for (path, body, status, kind) in &cases {
-        let response = post(path, body).await.expect("request");
-        expect_problem(response, *status, kind).await;
-    }
+    expect_problems(&sidecar, &cases).await;
+    let client = reqwest::Client::new();
     let wrong_method = client
-        .get(format!("{base}{records}"))
+        .get(format!("{}{records}", sidecar.url()))
         .send()
         .await
         .expect("get");
     expect_problem(wrong_method, 405, "method-not-allowed").await;
 
-    // The same body is fine below the limit; the server is alive and ready throughout.
-    let ok = post(&records, r#"{"records":[{"key":"k","value":{"ok":true}}]}"#)
+    // A body below the limit is produced; the server stayed alive and ready throughout.
+    let ok = client
+        .post(format!("{}{records}", sidecar.url()))
+        .header("content-type", "application/json")
+        .body(r#"{"records":[{"key":"k","value":{"ok":true}}]}"#)
+        .send()
         .await
         .expect("produce");
     assert_eq!(ok.status(), 200);
-    assert!(sidecar.running(), "log:\n{}", sidecar.log_text());
-    assert_eq!(http_get(&sidecar.admin, "/livez").expect("livez").0, 200);
-    assert!(!sidecar.log_text().contains("panicked"));
+    assert_alive(&mut sidecar);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_consumer_requests_are_problem_details() {
+    let dir = scratch("sidecar-consumer-errors");
+    let (consumed, group) = (unique("sc-err-in"), unique("sc-err-g"));
+    let mut sidecar = Sidecar::start(
+        &dir,
+        &[("KAFKA_CONSUMES", &consumed), ("KAFKA_GROUP_ID", &group)],
+    );
+    sidecar.ready().await;
+    let poll = format!("/v1/consumers/{group}/poll");
+    let commit = format!("/v1/consumers/{group}/commit");
+    let nack = format!("/v1/consumers/{group}/nack");
+    let malformed =
+        |path: &str, body: &str| (path.to_owned(), body.to_owned(), 400, "malformed-request");
+    let cases = vec![
+        malformed(&poll, r#"{"max_records":0}"#),
+        malformed(&poll, r#"{"timeout_ms":"soon"}"#),
+        malformed(
+            &commit,
+            r#"{"lease":"l","offsets":[{"topic":"t","partition":0,"offset":-1}]}"#,
+        ),
+        malformed(&commit, r#"{"offsets":[]}"#),
+        (
+            commit.clone(),
+            r#"{"lease":"made-up","offsets":[]}"#.into(),
+            409,
+            "lease-expired",
+        ),
+        malformed(&nack, r#"{"lease":"l","records":[],"action":"later"}"#),
+        (
+            "/v1/consumers/other-group/poll".into(),
+            "{}".into(),
+            404,
+            "unknown-group",
+        ),
+        (
+            "/v1/consumers/other-group/commit".into(),
+            r#"{"offsets":[]}"#.into(),
+            404,
+            "unknown-group",
+        ),
+        (
+            "/v1/consumers/other-group/nack".into(),
+            r#"{"lease":"l","records":[]}"#.into(),
+            404,
+            "unknown-group",
+        ),
+    ];
+    expect_problems(&sidecar, &cases).await;
+    assert_alive(&mut sidecar);
 }
 
 #[test]
