@@ -19,8 +19,8 @@ use super::shutdown::Shutdown;
 use super::{ConsumeError, ConsumerOptions, FailureKind, HandlerError, consumer_defaults};
 use crate::config::Settings;
 use crate::connection::{Role, client_config};
-use crate::producer::DURABLE_PRODUCER;
 use crate::producer::outgoing::headers;
+use crate::producer::producer_defaults;
 use crate::record::{FetchBuffer, OutgoingRecord, Record};
 
 /// What a transform returns for one input: the records to write.
@@ -112,7 +112,11 @@ impl TransactionalProducer {
             cconf.set("group.instance.id", id);
         }
         let consumer: BaseConsumer = cconf.create().map_err(ConsumeError::Kafka)?;
-        let mut pconf = client_config(&self.settings, Role::Producer, DURABLE_PRODUCER);
+        let mut pconf = client_config(
+            &self.settings,
+            Role::Producer,
+            &producer_defaults(&self.settings),
+        );
         pconf
             .set("transactional.id", self.transactional_id())
             .set("transaction.timeout.ms", "60000")

@@ -28,12 +28,12 @@ use send_future::{Pending, Traced};
 
 /// The durable producer defaults, applied before `KAFKA_CLIENT_*` properties.
 ///
-/// `linger.ms` is 20, not librdkafka's 5: its idempotent producer keeps one produce request in
-/// flight per partition, and while that request waits for its `acks=all` answer and the next
-/// batch is already past `linger.ms`, the broker thread polls its socket in a busy loop. A linger
-/// at least as long as the round trip keeps the broker threads asleep (measured in
-/// `docs/benchmarks.md`); a lone send waits up to 20 ms longer. `KAFKA_CLIENT_LINGER_MS`
-/// overrides.
+/// `linger.ms` is the default profile's ([`ProducerProfile::Throughput`](crate::config::ProducerProfile::Throughput)): 20, not librdkafka's
+/// 5. Its idempotent producer keeps one produce request in flight per partition, and while that
+/// request waits for its `acks=all` answer and the next batch is already past `linger.ms`, the
+/// broker thread polls its socket in a busy loop. A linger at least as long as the round trip
+/// keeps the broker threads asleep; a lone send waits up to 20 ms longer.
+/// `KAFKA_PRODUCER_PROFILE=latency` sets 0 instead, and `KAFKA_CLIENT_LINGER_MS` overrides both.
 pub const DURABLE_PRODUCER: &[(&str, &str)] = &[
     ("acks", "all"),
     ("enable.idempotence", "true"),
@@ -48,6 +48,15 @@ pub const DURABLE_PRODUCER: &[(&str, &str)] = &[
         crate::telemetry::stats::STATISTICS_INTERVAL_MS,
     ),
 ];
+
+/// [`DURABLE_PRODUCER`] with the `linger.ms` of the settings' [`ProducerProfile`](crate::config::ProducerProfile).
+pub(crate) fn producer_defaults(settings: &Settings) -> Vec<(&'static str, &'static str)> {
+    let linger = settings.producer_profile.linger_ms();
+    DURABLE_PRODUCER
+        .iter()
+        .map(|&(k, v)| (k, if k == "linger.ms" { linger } else { v }))
+        .collect()
+}
 
 /// Where an acknowledged record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +159,7 @@ impl Producer {
         internal: impl IntoIterator<Item = String>,
     ) -> Result<Self, KafkaError> {
         let inner: FutureProducer<ProducerTelemetry> =
-            client_config(settings, Role::Producer, DURABLE_PRODUCER)
+            client_config(settings, Role::Producer, &producer_defaults(settings))
                 .create_with_context(ProducerTelemetry)?;
         let declared = settings
             .produced_topics()
@@ -290,5 +299,35 @@ impl Producer {
                 undelivered
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProducerProfile;
+
+    fn linger(settings: &Settings) -> Option<String> {
+        client_config(settings, Role::Producer, &producer_defaults(settings))
+            .get("linger.ms")
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn the_profile_sets_linger_and_an_explicit_linger_wins() {
+        let builder = || Settings::builder("127.0.0.1:9092").produces("orders");
+        let throughput = builder().build().expect("settings");
+        assert_eq!(linger(&throughput).as_deref(), Some("20"));
+        let latency = builder()
+            .producer_profile(ProducerProfile::Latency)
+            .build()
+            .expect("settings");
+        assert_eq!(linger(&latency).as_deref(), Some("0"));
+        let explicit = builder()
+            .producer_profile(ProducerProfile::Latency)
+            .client_property("linger.ms", "2")
+            .build()
+            .expect("settings");
+        assert_eq!(linger(&explicit).as_deref(), Some("2"));
     }
 }

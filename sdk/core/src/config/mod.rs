@@ -39,9 +39,9 @@ pub use env::Env;
 pub use error::{ConfigError, Problem, TopicNameError};
 pub use model::{
     CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, DEFAULT_PARTITIONS,
-    DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, GroupProtocol, Ownership, ReplicasMode,
-    Requirements, RetryMode, SaslMechanism, Security, SecurityProtocol, Settings, Topic,
-    TopicPolicy, TopicSpec, Usage,
+    DEFAULT_REPLICAS, DEFAULT_TOPIC_CONFIG, Durability, GroupProtocol, Ownership, ProducerProfile,
+    ReplicasMode, Requirements, RetryMode, SaslMechanism, Security, SecurityProtocol, Settings,
+    Topic, TopicPolicy, TopicSpec, Usage,
 };
 pub use secret::Secret;
 
@@ -160,6 +160,10 @@ impl SettingsBuilder {
     /// `KAFKA_RETRY_MODE`.
     pub fn retry_mode(self, mode: RetryMode) -> Self {
         self.set(vars::RETRY_MODE, mode.to_string())
+    }
+    /// `KAFKA_PRODUCER_PROFILE`.
+    pub fn producer_profile(self, profile: ProducerProfile) -> Self {
+        self.set(vars::PRODUCER_PROFILE, profile.to_string())
     }
     /// `KAFKA_DURABILITY=relaxed`.
     pub fn relaxed_durability(self) -> Self {

@@ -115,6 +115,41 @@ impl fmt::Display for RetryMode {
     }
 }
 
+/// What the producer's batching favours (`KAFKA_PRODUCER_PROFILE`); measured in
+/// `docs/benchmarks.md#producer-profiles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ProducerProfile {
+    /// `linger.ms=20`: records wait up to 20 ms to share a batch. The most records per second
+    /// and the least CPU per record under load; a lone record takes ~15 ms end to end.
+    #[default]
+    Throughput,
+    /// `linger.ms=0`: a record is sent as soon as the previous request to its broker is
+    /// answered. ~2.5 ms end to end for a lone record; under load about 2.4x fewer records per
+    /// second at about twice the CPU per record.
+    Latency,
+}
+
+impl ProducerProfile {
+    /// The `linger.ms` the profile sets (a `KAFKA_CLIENT_LINGER_MS` overrides it).
+    pub fn linger_ms(self) -> &'static str {
+        match self {
+            Self::Throughput => "20",
+            Self::Latency => "0",
+        }
+    }
+}
+
+impl fmt::Display for ProducerProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Throughput => "throughput",
+            Self::Latency => "latency",
+        })
+    }
+}
+
 /// `KAFKA_CLIENT_*` properties of the classic group protocol that the new one refuses, with
 /// what replaces them.
 pub const CLASSIC_ONLY_PROPERTIES: &[(&str, &str)] = &[
@@ -433,6 +468,8 @@ pub struct Settings {
     /// `KAFKA_RETRY_MODE`: `in-place` (default) or `park` (each consumed topic then has an
     /// owned `<topic>.retry` topic).
     pub retry_mode: RetryMode,
+    /// `KAFKA_PRODUCER_PROFILE`: `throughput` (default) or `latency`.
+    pub producer_profile: ProducerProfile,
     /// Connection security.
     pub security: Security,
     /// Declared topics, sorted by name.

@@ -5,7 +5,7 @@
 use super::error::{ConfigError, Problems};
 use super::model::{
     CLASSIC_ONLY_PROPERTIES, DEFAULT_ENSURE_TIMEOUT, DEFAULT_METRICS_LISTEN, Durability,
-    GroupProtocol, ReplicasMode, RetryMode, Settings, TopicPolicy,
+    GroupProtocol, ProducerProfile, ReplicasMode, RetryMode, Settings, TopicPolicy,
 };
 use super::vars::{self, RawVars};
 use super::{client_properties, declared, security};
@@ -72,6 +72,16 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         RetryMode::InPlace,
         &mut problems,
     );
+    let producer_profile = one_of(
+        vars::PRODUCER_PROFILE,
+        raw.producer_profile.as_deref(),
+        &[
+            ("throughput", ProducerProfile::Throughput),
+            ("latency", ProducerProfile::Latency),
+        ],
+        ProducerProfile::Throughput,
+        &mut problems,
+    );
     let security = security::resolve(&raw, &mut problems);
     unknown_variables(&raw, &mut problems, &mut warnings);
     let topics = declared::topics(
@@ -104,6 +114,7 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
         group_instance_id: raw.group_instance_id,
         group_protocol,
         retry_mode,
+        producer_profile,
         security,
         topics,
         topic_policy,

@@ -679,3 +679,31 @@ fn park_mode_gives_each_consumed_topic_an_owned_retry_topic() {
     let p = problems(&[("KAFKA_CONSUMES", "orders"), ("KAFKA_RETRY_MODE", "later")]);
     assert!(p[0].starts_with("KAFKA_RETRY_MODE:"), "{p:?}");
 }
+
+#[test]
+fn the_producer_profile_is_throughput_unless_latency_is_chosen() {
+    let default = parse(&[("KAFKA_PRODUCES", "orders")]).unwrap();
+    assert_eq!(default.producer_profile, ProducerProfile::Throughput);
+    assert_eq!(default.producer_profile.linger_ms(), "20");
+    let latency = parse(&[
+        ("KAFKA_PRODUCES", "orders"),
+        ("KAFKA_PRODUCER_PROFILE", "latency"),
+    ])
+    .unwrap();
+    assert_eq!(latency.producer_profile, ProducerProfile::Latency);
+    assert_eq!(latency.producer_profile.linger_ms(), "0");
+    let built = Settings::builder("127.0.0.1:9092")
+        .produces("orders")
+        .producer_profile(ProducerProfile::Latency)
+        .build()
+        .unwrap();
+    assert_eq!(built.producer_profile, ProducerProfile::Latency);
+    let p = problems(&[
+        ("KAFKA_PRODUCES", "orders"),
+        ("KAFKA_PRODUCER_PROFILE", "fast"),
+    ]);
+    assert!(
+        p[0].starts_with("KAFKA_PRODUCER_PROFILE:") && p[0].contains("latency"),
+        "{p:?}"
+    );
+}

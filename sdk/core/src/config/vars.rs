@@ -51,6 +51,8 @@ pub const CLIENT_PROPERTY_PREFIX: &str = "KAFKA_CLIENT_";
 pub const GROUP_PROTOCOL: &str = "KAFKA_GROUP_PROTOCOL";
 /// `in-place` (default) or `park`: how a consumer retries records that failed retryably.
 pub const RETRY_MODE: &str = "KAFKA_RETRY_MODE";
+/// `throughput` (default, `linger.ms=20`) or `latency` (`linger.ms=0`).
+pub const PRODUCER_PROFILE: &str = "KAFKA_PRODUCER_PROFILE";
 /// Static group membership instance id (optional).
 pub const GROUP_INSTANCE_ID: &str = "KAFKA_GROUP_INSTANCE_ID";
 /// Admin server address (`/metrics`, `/livez`, `/readyz`): `host:port` or `off`.
@@ -146,6 +148,7 @@ pub const ALL: &[&str] = &[
     GROUP_INSTANCE_ID,
     GROUP_PROTOCOL,
     RETRY_MODE,
+    PRODUCER_PROFILE,
     METRICS_LISTEN,
     METRICS_PARTITION_LAG,
     ENSURE_TIMEOUT,
@@ -224,6 +227,7 @@ pub(crate) struct RawVars {
     pub(crate) group_instance_id: Option<String>,
     pub(crate) group_protocol: Option<String>,
     pub(crate) retry_mode: Option<String>,
+    pub(crate) producer_profile: Option<String>,
     pub(crate) topic_defaults: Option<String>,
     pub(crate) topic_policy: Option<String>,
     pub(crate) topic_replicas: Option<String>,
