@@ -5,6 +5,23 @@ use rdkafka::ClientConfig;
 
 use crate::config::Settings;
 
+/// The durable consumer defaults, applied before `KAFKA_CLIENT_*` properties.
+pub const DURABLE_CONSUMER: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("isolation.level", "read_committed"),
+    ("auto.offset.reset", "earliest"),
+    ("enable.partition.eof", "false"),
+    // librdkafka waits this long before fetching again once its local queue was over its
+    // thresholds (default 1 s): a consumer working through a backlog then stalls for a second at
+    // a time, reading a quarter of what it can. 10 ms keeps fetching as soon as there is room.
+    ("fetch.queue.backoff.ms", "10"),
+    (
+        "statistics.interval.ms",
+        crate::telemetry::stats::STATISTICS_INTERVAL_MS,
+    ),
+];
+
 /// Which client a configuration is for; decides which escape-hatch properties apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -86,5 +103,5 @@ pub(crate) fn client_config(
 /// for tools that need a raw client connected the way the service is (e.g. to read a group's
 /// committed offsets).
 pub fn consumer_config(settings: &Settings) -> ClientConfig {
-    client_config(settings, Role::Consumer, crate::consumer::DURABLE_CONSUMER)
+    client_config(settings, Role::Consumer, DURABLE_CONSUMER)
 }

@@ -55,22 +55,7 @@ use partitions::LoopState;
 use shutdown::Shutdown;
 use worker::Processing;
 
-/// The durable consumer defaults, applied before `KAFKA_CLIENT_*` properties.
-pub const DURABLE_CONSUMER: &[(&str, &str)] = &[
-    ("enable.auto.commit", "false"),
-    ("enable.auto.offset.store", "false"),
-    ("isolation.level", "read_committed"),
-    ("auto.offset.reset", "earliest"),
-    ("enable.partition.eof", "false"),
-    // librdkafka waits this long before fetching again once its local queue was over its
-    // thresholds (default 1 s): a consumer working through a backlog then stalls for a second at
-    // a time, reading a quarter of what it can. 10 ms keeps fetching as soon as there is room.
-    ("fetch.queue.backoff.ms", "10"),
-    (
-        "statistics.interval.ms",
-        crate::telemetry::stats::STATISTICS_INTERVAL_MS,
-    ),
-];
+pub use crate::connection::DURABLE_CONSUMER;
 
 /// The durable defaults and the group protocol `settings` resolved to: the new protocol
 /// (KIP-848) assigns on the broker; the classic one assigns `cooperative-sticky` (incremental

@@ -6,8 +6,14 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::sampler::Lag;
 use super::services::Service;
+
+/// A group's lag on one topic, as last sampled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub(super) struct Lag {
+    pub(super) messages: i64,
+    pub(super) seconds: f64,
+}
 
 /// A node of the graph.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

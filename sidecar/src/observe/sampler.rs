@@ -12,19 +12,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::graph::Graph;
+use super::graph::{Graph, Lag};
 use super::metrics::{Dependency, Group, GroupPartition, GroupTopic, ObserverMetrics};
 use super::services::Service;
 
 /// Calls to the cluster within one sample.
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A group's lag on one topic, as last sampled.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub(super) struct Lag {
-    pub(super) messages: i64,
-    pub(super) seconds: f64,
-}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

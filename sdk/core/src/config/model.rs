@@ -122,12 +122,12 @@ impl fmt::Display for RetryMode {
 #[non_exhaustive]
 pub enum ProducerProfile {
     /// `linger.ms=20`: records wait up to 20 ms to share a batch. The most records per second
-    /// and the least CPU per record under load; a lone record takes ~15 ms end to end.
+    /// and the least CPU per record under load; a lone record waits for the linger.
     #[default]
     Throughput,
     /// `linger.ms=0`: a record is sent as soon as the previous request to its broker is
-    /// answered. ~2.5 ms end to end for a lone record; under load about 2.4x fewer records per
-    /// second at about twice the CPU per record.
+    /// answered, so a lone record does not wait; under load fewer records per second at more CPU
+    /// per record.
     Latency,
 }
 
