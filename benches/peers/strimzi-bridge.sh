@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Side by side with the Strimzi Kafka Bridge: its HTTP produce API against
+# `kafkadeps-sidecar serve`'s, on the same cluster and topic, with the same durable producer
+# settings (acks=all, idempotence), measured by benches/src/bin/http-peers.rs.
+#
+#   benches/peers/strimzi-bridge.sh BRIDGE [ROUNDS]          default ROUNDS: 3
+#
+# BRIDGE is either a source checkout of strimzi/strimzi-kafka-bridge (built here with Maven,
+# tests skipped, into $KAFKADEPS_CACHE/peers/strimzi-bridge-<version>) or a built distribution
+# (a directory with bin/kafka_bridge_run.sh and libs/). The bridge's release 0.33.1 is the
+# newest that builds with Java 17 from Maven Central alone (1.x needs Java 21).
+# The cluster is KAFKA_BOOTSTRAP_SERVERS (default: the 3-broker cluster of kafka.sh); the
+# sidecar is KAFKADEPS_SIDECAR_BIN (default: scripts/build-sidecar.sh's build).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bridge=${1:?usage: benches/peers/strimzi-bridge.sh BRIDGE-SOURCE-OR-DISTRIBUTION [ROUNDS]}
+rounds=${2:-3}
+bootstrap=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092}
+cache=${KAFKADEPS_CACHE:-$HOME/.cache/kafkadeps}
+target=${CARGO_TARGET_DIR:-$cache/target}
+
+# A distribution: given, or built from the source checkout once per version.
+if [ -x "$bridge/bin/kafka_bridge_run.sh" ] && [ -d "$bridge/libs" ]; then
+  dist=$bridge
+elif [ -f "$bridge/pom.xml" ]; then
+  version=$(sed -n 's|^[[:space:]]*<version>\(.*\)</version>.*|\1|p' "$bridge/pom.xml" | head -n 1)
+  dist=$cache/peers/strimzi-bridge-$version
+  if [ ! -x "$dist/bin/kafka_bridge_run.sh" ]; then
+    (cd "$bridge" && mvn -q -B -Dmaven.test.skip=true -Dcheckstyle.skip -Dspotbugs.skip \
+      -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package)
+    archive=$(find "$bridge/target" -maxdepth 1 -name "kafka-bridge-$version.tar.gz" | head -n 1)
+    [ -n "$archive" ] || { echo "strimzi-bridge.sh: no target/kafka-bridge-$version.tar.gz" >&2; exit 1; }
+    rm -rf "$dist" && mkdir -p "$dist"
+    tar -xzf "$archive" -C "$dist" --strip-components=1
+  fi
+else
+  echo "strimzi-bridge.sh: $bridge is neither a bridge source checkout nor a distribution" >&2
+  exit 64
+fi
+
+sidecar=${KAFKADEPS_SIDECAR_BIN:-$(scripts/build-sidecar.sh --quiet)}
+cargo build --release --quiet -p kafkadeps-benches --bin http-peers
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+run=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$run"; }
+trap cleanup EXIT
+
+topic="peer-bridge-$$-$RANDOM"
+sidecar_port=$(free_port)
+KAFKA_BOOTSTRAP_SERVERS=$bootstrap KAFKA_PRODUCES="$topic(partitions=6)" \
+  KAFKA_SIDECAR_LISTEN=127.0.0.1:$sidecar_port KAFKA_SIDECAR_MAX_BODY_BYTES=16777216 \
+  KAFKA_METRICS_LISTEN=off RUST_LOG=warn "$sidecar" serve >"$run/sidecar.log" 2>&1 &
+pids+=($!)
+sidecar_pid=$!
+
+bridge_port=$(free_port)
+cat >"$run/bridge.properties" <<EOF
+bridge.id=kafkadeps-peer
+kafka.bootstrap.servers=$bootstrap
+kafka.producer.acks=all
+kafka.producer.enable.idempotence=true
+kafka.producer.max.in.flight.requests.per.connection=5
+kafka.producer.linger.ms=20
+kafka.producer.compression.type=lz4
+http.host=127.0.0.1
+http.port=$bridge_port
+http.management.port=$(free_port)
+http.consumer.enabled=false
+http.producer.enabled=true
+EOF
+# The bridge's log4j2 configuration logs at INFO to the console; keep it in a file.
+"$dist/bin/kafka_bridge_run.sh" --config-file="$run/bridge.properties" >"$run/bridge.log" 2>&1 &
+pids+=($!)
+bridge_pid=$!
+
+wait_up() { # URL what
+  for _ in $(seq 120); do
+    if curl -s -o /dev/null "$1"; then return 0; fi
+    sleep 0.5
+  done
+  echo "strimzi-bridge.sh: $2 did not start; its log:" >&2
+  cat "$run/$2.log" >&2
+  exit 1
+}
+wait_up "http://127.0.0.1:$sidecar_port/openapi.json" sidecar
+wait_up "http://127.0.0.1:$bridge_port/" bridge
+# The bridge's script execs java, so its pid is the JVM's.
+
+"$target/release/http-peers" --rounds "$rounds" \
+  --peer "kafkadeps-sidecar|http://127.0.0.1:$sidecar_port/v1/topics/$topic/records|application/json|$sidecar_pid" \
+  --peer "strimzi-bridge|http://127.0.0.1:$bridge_port/topics/$topic|application/vnd.kafka.json.v2+json|$bridge_pid"
