@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kafkadeps::{HandlerError, Kafka, OutgoingRecord, Record, Settings};
-use kafkadeps_benches::{bootstrap, process_cpu, produce_kafkadeps, unique};
+use kafkadeps_benches::{bootstrap, median, percentile, process_cpu, produce_kafkadeps, unique};
 
 fn micros_now() -> u64 {
     SystemTime::now()
@@ -60,19 +60,6 @@ struct Round {
     idle_cpu_pct: f64,
     burst_per_s: f64,
     burst_cpu_us_per_record: f64,
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    percentile(&v, 0.5)
 }
 
 fn settings(linger: &str, topic: &str, group: &str) -> Settings {
