@@ -128,19 +128,18 @@ async fn cluster_goes_away(broker_first: Duration) {
         .send()
         .await;
 
-    let stop_broker = || {
-        std::thread::spawn(|| kafka_sh(&["down", "--brokers", "1"]));
-    };
+    // `down` deletes the cluster's data once the broker has exited: it must be over before the
+    // next ordering's `up`, or it deletes the data of the broker that `up` just started.
+    let stop_broker = || tokio::task::spawn_blocking(|| kafka_sh(&["down", "--brokers", "1"]));
+    let mut stopping = None;
     if !broker_first.is_zero() {
-        stop_broker();
+        stopping = Some(stop_broker());
         tokio::time::sleep(broker_first).await;
     }
     let since = Instant::now();
     term(sidecar.pid());
     term(service.child.id());
-    if broker_first.is_zero() {
-        stop_broker();
-    }
+    let stopping = stopping.unwrap_or_else(stop_broker);
     let sidecar_took = {
         let deadline = SIDECAR_GRACE + Duration::from_secs(5);
         let code = sidecar.exit_code(deadline).await;
@@ -163,6 +162,7 @@ async fn cluster_goes_away(broker_first: Duration) {
     assert!(!service.log().contains("panicked"), "{}", service.log());
     // Killed by the second-signal path? No: it ended on its own, within the grace.
     assert!(!sidecar.log_text().contains("second SIGTERM"));
+    stopping.await.expect("the broker stopped");
 }
 
 #[tokio::test(flavor = "multi_thread")]
