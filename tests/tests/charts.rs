@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use kafkadeps::Settings;
 use kafkadeps::config::TopicPolicy;
@@ -20,26 +20,36 @@ fn helm() -> String {
 const LIBRARY: &str = "charts/kafkadeps";
 const INJECTOR: &str = "charts/kafkadeps-injector";
 const EXAMPLE: &str = "examples/charts/orders-service";
+const BILLING: &str = "examples/charts/billing-service";
 
 /// `helm dependency update` of the example chart, once per test process.
 fn example_chart() -> PathBuf {
-    static READY: OnceLock<PathBuf> = OnceLock::new();
-    READY
-        .get_or_init(|| {
-            let chart = repo_root().join(EXAMPLE);
-            let out = Command::new(helm())
-                .args(["dependency", "update", "--skip-refresh"])
-                .arg(&chart)
-                .output()
-                .expect("helm (scripts/test.sh builds it)");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            chart
-        })
-        .clone()
+    updated_chart(EXAMPLE)
+}
+
+/// The example billing-service chart (a consumer that autoscales), updated once per process.
+fn billing_chart() -> PathBuf {
+    updated_chart(BILLING)
+}
+
+fn updated_chart(dir: &'static str) -> PathBuf {
+    static READY: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let chart = repo_root().join(dir);
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if !ready.contains(&dir) {
+        let out = Command::new(helm())
+            .args(["dependency", "update", "--skip-refresh"])
+            .arg(&chart)
+            .output()
+            .expect("helm (scripts/test.sh builds it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ready.push(dir);
+    }
+    chart
 }
 
 /// Runs helm; Ok(stdout) or Err(stderr).
@@ -646,17 +656,7 @@ fn validate_keda(yaml: &str) -> Value {
 
 #[test]
 fn the_library_renders_a_keda_scaled_object_on_lag_in_seconds_valid_for_keda() {
-    let chart = repo_root().join("examples/charts/billing-service");
-    let updated = Command::new(helm())
-        .args(["dependency", "update", "--skip-refresh"])
-        .arg(&chart)
-        .output()
-        .expect("helm");
-    assert!(
-        updated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&updated.stderr)
-    );
+    let chart = billing_chart();
     let values = "examples/charts/billing-service/ci/autoscaling-values.yaml";
     let yaml = template(&chart, &[values], &[]).expect("render");
     validate_kubernetes(&yaml);
@@ -686,6 +686,10 @@ fn the_library_renders_a_keda_scaled_object_on_lag_in_seconds_valid_for_keda() {
     // Off by default; refused without the Prometheus to ask.
     let plain = objects(&template(&chart, &[], &[]).expect("render"));
     assert!(of_kind(&plain, "ScaledObject").is_empty());
+    assert!(
+        of_kind(&rendered, "HorizontalPodAutoscaler").is_empty(),
+        "autoscaler keda (the default) renders no HPA"
+    );
     let err = template(
         &chart,
         &[],
@@ -701,4 +705,67 @@ fn the_library_renders_a_keda_scaled_object_on_lag_in_seconds_valid_for_keda() {
         err.contains("kafka.autoscaling.prometheusAddress is required"),
         "{err}"
     );
+}
+
+#[test]
+fn the_library_renders_an_hpa_on_the_external_lag_metric_valid_for_kubernetes() {
+    let chart = billing_chart();
+    let hpa_values = [
+        "--set",
+        "kafka.autoscaling.autoscaler=hpa",
+        "--set",
+        "kafka.autoscaling.enabled=true",
+        "--set",
+        "kafka.autoscaling.maxReplicas=50",
+        "--set",
+        "kafka.consumes[0].name=orders.v1",
+        "--set",
+        "kafka.consumes[0].minPartitions=6",
+    ];
+    let yaml = template(&chart, &[], &hpa_values).expect("render");
+    assert_eq!(
+        validate_kubernetes(&yaml)["validated"]
+            .as_array()
+            .map(|kinds| kinds
+                .iter()
+                .filter(|k| *k == "HorizontalPodAutoscaler")
+                .count()),
+        Some(1),
+        "validated strictly against autoscaling/v2"
+    );
+    let rendered = objects(&yaml);
+    assert!(of_kind(&rendered, "ScaledObject").is_empty());
+    let hpa = of_kind(&rendered, "HorizontalPodAutoscaler")[0];
+    let deployment = of_kind(&rendered, "Deployment")[0];
+    assert_eq!(hpa["apiVersion"], "autoscaling/v2");
+    assert_eq!(
+        hpa["spec"]["scaleTargetRef"],
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment["metadata"]["name"]})
+    );
+    assert_eq!(hpa["spec"]["minReplicas"], 1, "an HPA cannot scale to zero");
+    assert_eq!(hpa["spec"]["maxReplicas"], 6, "capped at the partitions");
+    assert_eq!(
+        hpa["spec"]["metrics"][0],
+        serde_json::json!({"type": "External", "external": {
+            "metric": {"name": "kafkadeps_group_lag_seconds",
+                       "selector": {"matchLabels": {"group": "billing"}}},
+            "target": {"type": "AverageValue", "averageValue": "10"}}})
+    );
+    assert_eq!(
+        hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"],
+        300
+    );
+    // Scale to zero is KEDA's: refused with the HPA; an unknown autoscaler is refused by the
+    // schema.
+    let mut zero = hpa_values.to_vec();
+    zero.extend(["--set", "kafka.autoscaling.minReplicas=0"]);
+    let err = template(&chart, &[], &zero).unwrap_err();
+    assert!(
+        err.contains("minReplicas must be at least 1 with autoscaler hpa"),
+        "{err}"
+    );
+    let mut unknown = hpa_values.to_vec();
+    unknown.extend(["--set", "kafka.autoscaling.autoscaler=vpa"]);
+    let err = template(&chart, &[], &unknown).unwrap_err();
+    assert!(err.contains("autoscaler"), "{err}");
 }
