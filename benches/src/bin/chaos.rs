@@ -458,7 +458,7 @@ fn read_sdk_output(topic: String, ledger: Arc<Ledger>, running: Arc<AtomicBool>)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         // A position the restarted cluster no longer knows is read again from the start, not
-        // skipped to the end (what was read already is recognised by its offset).
+        // skipped to the end (what was read already is recognised by its offset and id).
         .set("auto.offset.reset", "earliest")
         .create()
         .expect("reader");
@@ -467,13 +467,17 @@ fn read_sdk_output(topic: String, ledger: Arc<Ledger>, running: Arc<AtomicBool>)
         let _ = tpl.add_partition_offset(&topic, p, Offset::Beginning);
     }
     consumer.assign(&tpl).expect("assign");
+    // An offset alone does not name a record: when the whole cluster stops, a leader's records
+    // above what its followers had (never acknowledged to the service, which writes them again)
+    // can be visible for a moment and then truncated, and the offsets are reused by the records
+    // written after the restart.
     let mut read = std::collections::HashSet::new();
     while running.load(Ordering::SeqCst) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
-            && read.insert((m.partition(), m.offset()))
             && let Some(payload) = m
                 .payload()
                 .and_then(|b| serde_json::from_slice::<Payload>(b).ok())
+            && read.insert((m.partition(), m.offset(), payload.id))
             && let Ok(mut p) = ledger.processed.lock()
         {
             p.push(Processed {
@@ -853,10 +857,18 @@ fn rows(ledger: &Ledger, phases: &[usize]) -> Vec<Row> {
                 .filter(|(_, s)| s.acked)
                 .map(|(id, _)| *id)
                 .collect();
-            let lost = acked
+            let lost: Vec<u64> = acked
                 .iter()
                 .filter(|id| !first.contains_key(&(path, **id)))
-                .count();
+                .copied()
+                .collect();
+            if !lost.is_empty() {
+                eprintln!(
+                    "chaos: {phase} / {}: acknowledged, never processed: ids {:?}",
+                    path.name(),
+                    &lost[..lost.len().min(20)]
+                );
+            }
             let duplicated = again
                 .iter()
                 .filter(|((p, _), phase)| *p == path && **phase == i)
@@ -871,7 +883,7 @@ fn rows(ledger: &Ledger, phases: &[usize]) -> Vec<Row> {
                 phase: (*phase).to_owned(),
                 path: path.name(),
                 acknowledged: acked.len() as u64,
-                lost: lost as u64,
+                lost: lost.len() as u64,
                 duplicated: duplicated as u64,
                 reordered: reordered.get(&(i, path)).copied().unwrap_or(0),
                 refused: refused
