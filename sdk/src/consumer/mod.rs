@@ -431,8 +431,9 @@ impl ConsumerBuilder {
                     Err(ConsumeError::NotClosed)
                 }
             };
-            let remaining =
-                (started + grace).saturating_duration_since(tokio::time::Instant::now());
+            // The dead-letter flush, too, ends inside the exit margin.
+            let remaining = (started + grace - exit_margin(grace))
+                .saturating_duration_since(tokio::time::Instant::now());
             finish(result, &dlq, remaining).await
         };
         Ok((ConsumerStats(counters), running))

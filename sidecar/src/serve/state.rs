@@ -89,10 +89,13 @@ impl AppState {
         })
     }
 
-    /// When the whole drain must be over: `KAFKA_SIDECAR_SHUTDOWN_GRACE` after it began.
+    /// When the whole drain must be over: `KAFKA_SIDECAR_SHUTDOWN_GRACE` after it began, less
+    /// a twentieth of it (half a second at most) for closing the Kafka clients and exiting — as
+    /// the SDK's consumer keeps — so the process is gone within the grace.
     pub(crate) fn drain_deadline(&self) -> std::time::Instant {
         let started = *self.drain_started.get_or_init(std::time::Instant::now);
-        started + self.options.shutdown_grace
+        let grace = self.options.shutdown_grace;
+        started + grace - (grace / 20).min(std::time::Duration::from_millis(500))
     }
 
     /// Whether a graceful shutdown has begun.
