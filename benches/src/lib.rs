@@ -240,6 +240,27 @@ fn stat_cpu(path: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// User + system CPU time of process `pid` so far, all its threads; zero when it is gone.
+pub fn pid_cpu(pid: u32) -> Duration {
+    stat_cpu(&format!("/proc/{pid}/stat")).unwrap_or_default()
+}
+
+/// Resident memory of process `pid` now and at its peak (`VmRSS`, `VmHWM`), MiB; zeros when it
+/// is gone.
+pub fn pid_memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let mib = |field: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (mib("VmRSS:"), mib("VmHWM:"))
+}
+
 /// Every thread of this process now: its id, [`ThreadKind`] and CPU time so far.
 pub fn threads_cpu() -> Vec<(u32, ThreadKind, Duration)> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {

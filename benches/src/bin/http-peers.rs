@@ -7,23 +7,38 @@
 //! http-peers \
 //!   --peer 'kafkadeps-sidecar|http://127.0.0.1:8080/v1/topics/T/records|application/json|PID' \
 //!   --peer 'strimzi-bridge|http://127.0.0.1:8081/topics/T|application/vnd.kafka.json.v2+json|PID' \
+//!   --peer 'daprd|http://127.0.0.1:3500/v1.0/publish/kafka/T|application/json|PID|dapr' \
 //!   [--rounds 3] [--rate 1000] [--seconds 10]
 //! ```
 //!
-//! Both APIs take `{"records": [{"key": …, "value": …}]}` and answer 200 once the records are
-//! acknowledged. `benches/peers/strimzi-bridge.sh` starts the peers and runs this.
+//! The sidecar's and the bridge's APIs take `{"records": [{"key": …, "value": …}]}`; a peer
+//! marked `dapr` takes Dapr's publish and bulk publish requests (see [`Api::Dapr`]). All answer
+//! success once the records are acknowledged. `benches/peers/http-peers.sh` starts the peers and
+//! runs this.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use kafkadeps_benches::{median, percentile as pct};
+use kafkadeps_benches::{median, percentile as pct, pid_cpu, pid_memory};
 
 struct Peer {
     name: String,
     url: String,
     content_type: String,
     pid: u32,
+    api: Api,
+}
+
+/// How a peer's produce API takes records.
+#[derive(Clone, Copy)]
+enum Api {
+    /// `{"records": [{"key": …, "value": …}]}` to the URL (kafkadeps-sidecar, Strimzi bridge).
+    Records,
+    /// Dapr's publish API: one raw event per request to `…/v1.0/publish/PUBSUB/TOPIC`, or an
+    /// array of entries to the bulk API `…/v1.0-alpha1/publish/bulk/PUBSUB/TOPIC`; keys as the
+    /// `partitionKey` metadata, payloads raw (`metadata.rawPayload=true`, no CloudEvent).
+    Dapr,
 }
 
 fn peers_and_options() -> (Vec<Peer>, usize, u32, u64) {
@@ -39,14 +54,22 @@ fn peers_and_options() -> (Vec<Peer>, usize, u32, u64) {
         .filter(|w| w[0] == "--peer")
         .map(|w| {
             let parts: Vec<&str> = w[1].split('|').collect();
-            let [name, url, content_type, pid] = parts[..] else {
-                panic!("--peer NAME|URL|CONTENT_TYPE|PID, not {}", w[1]);
+            let (&[name, url, content_type, pid], api) = parts.split_at(4.min(parts.len())) else {
+                panic!(
+                    "--peer NAME|URL|CONTENT_TYPE|PID[|records|dapr], not {}",
+                    w[1]
+                );
             };
             Peer {
                 name: name.to_owned(),
                 url: url.to_owned(),
                 content_type: content_type.to_owned(),
                 pid: pid.parse().expect("--peer …|PID"),
+                api: match api {
+                    [] | ["records"] => Api::Records,
+                    ["dapr"] => Api::Dapr,
+                    _ => panic!("--peer …|PID|API: records or dapr, not {}", w[1]),
+                },
             }
         })
         .collect();
@@ -64,11 +87,46 @@ fn record(i: usize, size: usize) -> serde_json::Value {
 }
 
 async fn post(client: &reqwest::Client, peer: &Peer, records: Vec<serde_json::Value>) {
-    let body = serde_json::to_vec(&serde_json::json!({ "records": records })).expect("JSON");
+    let (url, body) = match peer.api {
+        Api::Records => (peer.url.clone(), serde_json::json!({ "records": records })),
+        Api::Dapr if records.len() == 1 => {
+            let r = &records[0];
+            (
+                format!(
+                    "{}?metadata.rawPayload=true&metadata.partitionKey={}",
+                    peer.url,
+                    r["key"].as_str().expect("key")
+                ),
+                r["value"].clone(),
+            )
+        }
+        Api::Dapr => {
+            let entries: Vec<_> = records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    serde_json::json!({
+                        "entryId": i.to_string(),
+                        "event": r["value"],
+                        "contentType": "application/json",
+                        "metadata": {"partitionKey": r["key"]},
+                    })
+                })
+                .collect();
+            (
+                format!(
+                    "{}?metadata.rawPayload=true",
+                    peer.url
+                        .replacen("/v1.0/publish/", "/v1.0-alpha1/publish/bulk/", 1)
+                ),
+                serde_json::Value::Array(entries),
+            )
+        }
+    };
     let r = client
-        .post(&peer.url)
+        .post(url)
         .header("content-type", &peer.content_type)
-        .body(body)
+        .body(serde_json::to_vec(&body).expect("JSON"))
         .send()
         .await
         .expect("request");
@@ -110,59 +168,50 @@ async fn throughput(peer: &Arc<Peer>, total: usize, clients: usize, per_request:
     (requests * per_request) as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Round trips (ms, sorted) of single 1 KB records posted at `rate` per second for `seconds`.
+/// Connections of the fixed-rate phase: a bounded pool, each one connection used by one request
+/// at a time, as an application's HTTP client pool would be. (Unbounded, a peer that holds a
+/// Kafka producer per connection — the Strimzi bridge — would be measured opening producers.)
+const CONNECTIONS: usize = 32;
+
+/// Round trips (ms, sorted) of single 1 KB records sent at `rate` per second for `seconds` over
+/// [`CONNECTIONS`] connections. Each is timed from when it was due, so a peer that falls behind
+/// the rate has its queueing counted (no coordinated omission).
 async fn latencies(peer: &Arc<Peer>, rate: u32, seconds: u64) -> Vec<f64> {
-    let client = reqwest::Client::new();
+    let n = usize::try_from(u64::from(rate) * seconds).expect("count");
+    let (due_tx, due_rx) = tokio::sync::mpsc::channel::<(usize, Instant)>(n.max(1));
+    let due_rx = Arc::new(tokio::sync::Mutex::new(due_rx));
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (peer, due_rx) = (Arc::clone(peer), Arc::clone(&due_rx));
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                loop {
+                    let next = due_rx.lock().await.recv().await;
+                    let Some((i, due)) = next else { break };
+                    post(&client, &peer, vec![record(i, 1000)]).await;
+                    took.push(due.elapsed().as_secs_f64() * 1000.0);
+                }
+                took
+            })
+        })
+        .collect();
     let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let n = usize::try_from(u64::from(rate) * seconds).expect("count");
-    let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
-        tick.tick().await;
-        let (client, peer) = (client.clone(), Arc::clone(peer));
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            post(&client, &peer, vec![record(i, 1000)]).await;
-            t.elapsed().as_secs_f64() * 1000.0
-        }));
+        let due = tick.tick().await.into_std();
+        due_tx.send((i, due)).await.expect("workers");
     }
+    drop(due_tx);
     let mut out = Vec::with_capacity(n);
-    for t in tasks {
-        out.push(t.await.expect("latency task"));
+    for w in workers {
+        out.extend(w.await.expect("latency worker"));
     }
     out.sort_by(f64::total_cmp);
     out
-}
-
-/// `VmRSS` and `VmHWM` of `pid`, MiB.
-fn memory(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let mib = |field: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (mib("VmRSS:"), mib("VmHWM:"))
-}
-
-/// User + system CPU seconds of `pid` (and its threads) so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// What one round measured of one peer.
@@ -183,12 +232,12 @@ const SINGLE: usize = 20_000;
 const BATCHED: usize = 200_000;
 
 async fn round(peer: &Arc<Peer>, rate: u32, seconds: u64) -> Round {
-    let rss_idle = memory(peer.pid).0;
-    let cpu = cpu_seconds(peer.pid);
+    let rss_idle = pid_memory(peer.pid).0;
+    let cpu = pid_cpu(peer.pid);
     let single = throughput(peer, SINGLE, 64, 1).await;
     let batched = throughput(peer, BATCHED, 16, 100).await;
-    let cpu_ms_per_1000 =
-        (cpu_seconds(peer.pid) - cpu) * 1000.0 / ((SINGLE + BATCHED) as f64 / 1000.0);
+    let cpu_ms_per_1000 = pid_cpu(peer.pid).saturating_sub(cpu).as_secs_f64() * 1000.0
+        / ((SINGLE + BATCHED) as f64 / 1000.0);
     let l = latencies(peer, rate, seconds).await;
     Round {
         single,
@@ -199,7 +248,7 @@ async fn round(peer: &Arc<Peer>, rate: u32, seconds: u64) -> Round {
         p99: pct(&l, 0.99),
         p999: pct(&l, 0.999),
         rss_idle,
-        rss_load: memory(peer.pid).1,
+        rss_load: pid_memory(peer.pid).1,
     }
 }
 

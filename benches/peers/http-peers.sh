@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Side by side with the Strimzi Kafka Bridge: its HTTP produce API against
-# `kafkadeps-sidecar serve`'s, on the same cluster and topic, with the same durable producer
-# settings (acks=all, idempotence), measured by benches/src/bin/http-peers.rs.
+# Producing over HTTP side by side: `kafkadeps-sidecar serve`, the Strimzi Kafka Bridge and Dapr's
+# `daprd` with its `pubsub.kafka` component, on the same cluster and topic, alternating in one run,
+# measured by benches/src/bin/http-peers.rs (throughput with 1- and 100-record requests, CPU per
+# 1,000 records, round trips at a fixed rate of 1 KB requests, resident memory).
 #
-#   benches/peers/strimzi-bridge.sh BRIDGE [ROUNDS]          default ROUNDS: 3
+#   [RATE=1000] benches/peers/http-peers.sh BRIDGE [ROUNDS]   default ROUNDS: 3; RATE: requests/s
+#                                                             of the fixed-rate phase
 #
 # BRIDGE is either a source checkout of strimzi/strimzi-kafka-bridge (built here with Maven,
 # tests skipped, into $KAFKADEPS_CACHE/peers/strimzi-bridge-<version>) or a built distribution
 # (a directory with bin/kafka_bridge_run.sh and libs/). The bridge's release 0.33.1 is the
-# newest that builds with Java 17 from Maven Central alone (1.x needs Java 21).
+# newest that builds with Java 17 from Maven Central alone (1.x needs Java 21). daprd is built by
+# benches/peers/daprd.sh (or DAPRD_BIN). Producer settings: the sidecar's defaults (acks=all,
+# idempotence, linger 20 ms, lz4), and a second sidecar with KAFKA_PRODUCER_PROFILE=latency
+# (linger 0); the bridge configured as the first; daprd's Kafka component waits for all in-sync
+# replicas (its fixed setting) and has no idempotence or linger settings.
 # The cluster is KAFKA_BOOTSTRAP_SERVERS (default: the 3-broker cluster of kafka.sh); the
 # sidecar is KAFKADEPS_SIDECAR_BIN (default: scripts/build-sidecar.sh's build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-bridge=${1:?usage: benches/peers/strimzi-bridge.sh BRIDGE-SOURCE-OR-DISTRIBUTION [ROUNDS]}
+bridge=${1:?usage: benches/peers/http-peers.sh BRIDGE-SOURCE-OR-DISTRIBUTION [ROUNDS]}
 rounds=${2:-3}
 bootstrap=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092}
 cache=${KAFKADEPS_CACHE:-$HOME/.cache/kafkadeps}
@@ -30,16 +36,17 @@ elif [ -f "$bridge/pom.xml" ]; then
     (cd "$bridge" && mvn -q -B -Dmaven.test.skip=true -Dcheckstyle.skip -Dspotbugs.skip \
       -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package)
     archive=$(find "$bridge/target" -maxdepth 1 -name "kafka-bridge-$version.tar.gz" | head -n 1)
-    [ -n "$archive" ] || { echo "strimzi-bridge.sh: no target/kafka-bridge-$version.tar.gz" >&2; exit 1; }
+    [ -n "$archive" ] || { echo "http-peers.sh: no target/kafka-bridge-$version.tar.gz" >&2; exit 1; }
     rm -rf "$dist" && mkdir -p "$dist"
     tar -xzf "$archive" -C "$dist" --strip-components=1
   fi
 else
-  echo "strimzi-bridge.sh: $bridge is neither a bridge source checkout nor a distribution" >&2
+  echo "http-peers.sh: $bridge is neither a bridge source checkout nor a distribution" >&2
   exit 64
 fi
 
 sidecar=${KAFKADEPS_SIDECAR_BIN:-$(scripts/build-sidecar.sh --quiet)}
+daprd=${DAPRD_BIN:-$(benches/peers/daprd.sh)}
 cargo build --release --quiet -p kafkadeps-benches --bin http-peers
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -48,13 +55,20 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$run"; }
 trap cleanup EXIT
 
-topic="peer-bridge-$$-$RANDOM"
+topic="peer-http-$$-$RANDOM"
 sidecar_port=$(free_port)
 KAFKA_BOOTSTRAP_SERVERS=$bootstrap KAFKA_PRODUCES="$topic(partitions=6)" \
   KAFKA_SIDECAR_LISTEN=127.0.0.1:$sidecar_port KAFKA_SIDECAR_MAX_BODY_BYTES=16777216 \
   KAFKA_METRICS_LISTEN=off RUST_LOG=warn "$sidecar" serve >"$run/sidecar.log" 2>&1 &
 pids+=($!)
 sidecar_pid=$!
+# The same sidecar with the latency profile (linger 0: a lone record is sent at once).
+latency_port=$(free_port)
+KAFKA_BOOTSTRAP_SERVERS=$bootstrap KAFKA_PRODUCES="$topic(partitions=6)" KAFKA_PRODUCER_PROFILE=latency \
+  KAFKA_SIDECAR_LISTEN=127.0.0.1:$latency_port KAFKA_SIDECAR_MAX_BODY_BYTES=16777216 \
+  KAFKA_METRICS_LISTEN=off RUST_LOG=warn "$sidecar" serve >"$run/sidecar-latency.log" 2>&1 &
+pids+=($!)
+latency_pid=$!
 
 bridge_port=$(free_port)
 cat >"$run/bridge.properties" <<EOF
@@ -76,19 +90,49 @@ EOF
 pids+=($!)
 bridge_pid=$!
 
+# daprd self-hosted, no app, no placement: a Kafka pub/sub component file is all it loads.
+dapr_port=$(free_port)
+mkdir -p "$run/components"
+cat >"$run/components/kafka.yaml" <<EOF
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: kafka
+spec:
+  type: pubsub.kafka
+  version: v1
+  metadata:
+    - name: brokers
+      value: "$bootstrap"
+    - name: authType
+      value: "none"
+    - name: consumerGroup
+      value: "peer-dapr"
+EOF
+"$daprd" --app-id kafkadeps-peer --mode standalone --dapr-http-port "$dapr_port" \
+  --dapr-grpc-port "$(free_port)" --dapr-internal-grpc-port "$(free_port)" \
+  --metrics-port "$(free_port)" --dapr-listen-addresses 127.0.0.1 \
+  --resources-path "$run/components" --log-level warn >"$run/daprd.log" 2>&1 &
+pids+=($!)
+dapr_pid=$!
+
 wait_up() { # URL what
   for _ in $(seq 120); do
     if curl -s -o /dev/null "$1"; then return 0; fi
     sleep 0.5
   done
-  echo "strimzi-bridge.sh: $2 did not start; its log:" >&2
+  echo "http-peers.sh: $2 did not start; its log:" >&2
   cat "$run/$2.log" >&2
   exit 1
 }
 wait_up "http://127.0.0.1:$sidecar_port/openapi.json" sidecar
+wait_up "http://127.0.0.1:$latency_port/openapi.json" sidecar-latency
 wait_up "http://127.0.0.1:$bridge_port/" bridge
+wait_up "http://127.0.0.1:$dapr_port/v1.0/healthz/outbound" daprd
 # The bridge's script execs java, so its pid is the JVM's.
 
-"$target/release/http-peers" --rounds "$rounds" \
+"$target/release/http-peers" --rounds "$rounds" --rate "${RATE:-1000}" \
   --peer "kafkadeps-sidecar|http://127.0.0.1:$sidecar_port/v1/topics/$topic/records|application/json|$sidecar_pid" \
-  --peer "strimzi-bridge|http://127.0.0.1:$bridge_port/topics/$topic|application/vnd.kafka.json.v2+json|$bridge_pid"
+  --peer "kafkadeps-sidecar (latency profile)|http://127.0.0.1:$latency_port/v1/topics/$topic/records|application/json|$latency_pid" \
+  --peer "strimzi-bridge|http://127.0.0.1:$bridge_port/topics/$topic|application/vnd.kafka.json.v2+json|$bridge_pid" \
+  --peer "daprd|http://127.0.0.1:$dapr_port/v1.0/publish/kafka/$topic|application/json|$dapr_pid|dapr"
