@@ -48,12 +48,8 @@ fi
 sidecar=${KAFKADEPS_SIDECAR_BIN:-$(scripts/build-sidecar.sh --quiet)}
 daprd=${DAPRD_BIN:-$(benches/peers/daprd.sh)}
 cargo build --release --quiet -p kafkadeps-benches --bin http-peers
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-run=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$run"; }
-trap cleanup EXIT
+# shellcheck source=benches/peers/lib.sh
+. benches/peers/lib.sh
 
 topic="peer-http-$$-$RANDOM"
 sidecar_port=$(free_port)
@@ -90,31 +86,9 @@ EOF
 pids+=($!)
 bridge_pid=$!
 
-# daprd self-hosted, no app, no placement: a Kafka pub/sub component file is all it loads.
+# daprd self-hosted, no app: a Kafka pub/sub component is all it loads.
 dapr_port=$(free_port)
-mkdir -p "$run/components"
-cat >"$run/components/kafka.yaml" <<EOF
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: kafka
-spec:
-  type: pubsub.kafka
-  version: v1
-  metadata:
-    - name: brokers
-      value: "$bootstrap"
-    - name: authType
-      value: "none"
-    - name: consumerGroup
-      value: "peer-dapr"
-EOF
-"$daprd" --app-id kafkadeps-peer --mode standalone --dapr-http-port "$dapr_port" \
-  --dapr-grpc-port "$(free_port)" --dapr-internal-grpc-port "$(free_port)" \
-  --metrics-port "$(free_port)" --dapr-listen-addresses 127.0.0.1 \
-  --resources-path "$run/components" --log-level warn >"$run/daprd.log" 2>&1 &
-pids+=($!)
-dapr_pid=$!
+start_daprd "$daprd" "$bootstrap" "peer-http-$$" "$dapr_port"
 
 wait_up() { # URL what
   for _ in $(seq 120); do

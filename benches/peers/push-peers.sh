@@ -23,12 +23,8 @@ target=${CARGO_TARGET_DIR:-$cache/target}
 sidecar=${KAFKADEPS_SIDECAR_BIN:-$(scripts/build-sidecar.sh --quiet)}
 daprd=${DAPRD_BIN:-$(benches/peers/daprd.sh)}
 cargo build --release --quiet -p kafkadeps-benches --bin push-peers
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-run=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$run"; }
-trap cleanup EXIT
+# shellcheck source=benches/peers/lib.sh
+. benches/peers/lib.sh
 
 replicas=$(( $(tr ',' '\n' <<<"$bootstrap" | wc -l) >= 3 ? 3 : 1 ))
 topic_sidecar="peer-push-sidecar-$$-$RANDOM"
@@ -48,24 +44,6 @@ pids+=($!)
 sidecar_pid=$!
 
 mkdir -p "$run/resources"
-cat >"$run/resources/kafka.yaml" <<EOF
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: kafka
-spec:
-  type: pubsub.kafka
-  version: v1
-  metadata:
-    - name: brokers
-      value: "$bootstrap"
-    - name: authType
-      value: "none"
-    - name: consumerGroup
-      value: "peer-push-dapr-$$"
-    - name: initialOffset
-      value: "oldest"
-EOF
 cat >"$run/resources/subscription.yaml" <<EOF
 apiVersion: dapr.io/v2alpha1
 kind: Subscription
@@ -79,14 +57,7 @@ spec:
   metadata:
     rawPayload: "true"
 EOF
-dapr_port=$(free_port)
-"$daprd" --app-id kafkadeps-push-peer --mode standalone --app-port "$app_port" \
-  --app-channel-address 127.0.0.1 --dapr-http-port "$dapr_port" \
-  --dapr-grpc-port "$(free_port)" --dapr-internal-grpc-port "$(free_port)" \
-  --metrics-port "$(free_port)" --dapr-listen-addresses 127.0.0.1 \
-  --resources-path "$run/resources" --log-level warn >"$run/daprd.log" 2>&1 &
-pids+=($!)
-dapr_pid=$!
+start_daprd "$daprd" "$bootstrap" "peer-push-dapr-$$" "$(free_port)" "$app_port"
 
 # push-peers serves the app; daprd waits for the app port before it subscribes.
 "$target/release/push-peers" --rounds "$rounds" --rate "${RATE:-1000}" --app-listen "127.0.0.1:$app_port" \

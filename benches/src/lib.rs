@@ -385,6 +385,24 @@ pub async fn consume_kafkadeps(kafka: &kafkadeps::Kafka, n: usize) -> Consumed {
     }
 }
 
+/// The value after `flag` on this process's command line (`--rate 200`), if given.
+pub fn flag(flag: &str) -> Option<String> {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.iter()
+        .position(|a| a == flag)
+        .and_then(|i| argv.get(i + 1))
+        .cloned()
+}
+
+/// Every value given after `flag` (`--peer A --peer B`), in order.
+pub fn flags(flag: &str) -> Vec<String> {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.windows(2)
+        .filter(|w| w[0] == flag)
+        .map(|w| w[1].clone())
+        .collect()
+}
+
 /// The `q` quantile (0..=1) of `sorted`, nearest rank; NaN when empty.
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {

@@ -42,23 +42,13 @@ enum Api {
 }
 
 fn peers_and_options() -> (Vec<Peer>, usize, u32, u64) {
-    let argv: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        argv.iter()
-            .position(|a| a == flag)
-            .and_then(|i| argv.get(i + 1))
-            .cloned()
-    };
-    let peers = argv
-        .windows(2)
-        .filter(|w| w[0] == "--peer")
+    let value = kafkadeps_benches::flag;
+    let peers = kafkadeps_benches::flags("--peer")
+        .into_iter()
         .map(|w| {
-            let parts: Vec<&str> = w[1].split('|').collect();
+            let parts: Vec<&str> = w.split('|').collect();
             let (&[name, url, content_type, pid], api) = parts.split_at(4.min(parts.len())) else {
-                panic!(
-                    "--peer NAME|URL|CONTENT_TYPE|PID[|records|dapr], not {}",
-                    w[1]
-                );
+                panic!("--peer NAME|URL|CONTENT_TYPE|PID[|records|dapr], not {w}");
             };
             Peer {
                 name: name.to_owned(),
@@ -68,7 +58,7 @@ fn peers_and_options() -> (Vec<Peer>, usize, u32, u64) {
                 api: match api {
                     [] | ["records"] => Api::Records,
                     ["dapr"] => Api::Dapr,
-                    _ => panic!("--peer …|PID|API: records or dapr, not {}", w[1]),
+                    _ => panic!("--peer …|PID|API: records or dapr, not {w}"),
                 },
             }
         })

@@ -32,13 +32,7 @@ struct Args {
 }
 
 fn args() -> Args {
-    let argv: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        argv.iter()
-            .position(|a| a == flag)
-            .and_then(|i| argv.get(i + 1))
-            .cloned()
-    };
+    let value = kafkadeps_benches::flag;
     Args {
         lingers: value("--lingers")
             .unwrap_or_else(|| "0,1,5,20".into())

@@ -71,20 +71,13 @@ fn now_us() -> u64 {
 }
 
 fn options() -> (String, Vec<Peer>, usize, u32, u64, usize) {
-    let argv: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        argv.iter()
-            .position(|a| a == flag)
-            .and_then(|i| argv.get(i + 1))
-            .cloned()
-    };
-    let peers = argv
-        .windows(2)
-        .filter(|w| w[0] == "--peer")
+    let value = kafkadeps_benches::flag;
+    let peers = kafkadeps_benches::flags("--peer")
+        .into_iter()
         .map(|w| {
-            let parts: Vec<&str> = w[1].split('|').collect();
+            let parts: Vec<&str> = w.split('|').collect();
             let [name, topic, pid] = parts[..] else {
-                panic!("--peer NAME|TOPIC|PID, not {}", w[1]);
+                panic!("--peer NAME|TOPIC|PID, not {w}");
             };
             Peer {
                 name: name.to_owned(),

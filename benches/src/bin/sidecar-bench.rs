@@ -66,18 +66,7 @@ impl Sidecar {
 
     /// `VmRSS` and `VmHWM` in MiB.
     fn memory(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let kib = |field: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-                / 1024.0
-        };
-        (kib("VmRSS:"), kib("VmHWM:"))
+        kafkadeps_benches::pid_memory(self.child.id())
     }
 }
 
