@@ -385,6 +385,42 @@ pub async fn consume_kafkadeps(kafka: &kafkadeps::Kafka, n: usize) -> Consumed {
     }
 }
 
+/// Records per second of `total` records sent in requests of `per_request` by `clients`
+/// concurrent loops: `send(i)` sends the `i`th request (records `i * per_request ..`) and
+/// returns once it was answered.
+pub async fn requests_per_second<F, Fut>(
+    total: usize,
+    clients: usize,
+    per_request: usize,
+    send: F,
+) -> f64
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let requests = total / per_request;
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (send, next) = (send.clone(), Arc::clone(&next));
+            tokio::spawn(async move {
+                loop {
+                    let r = next.fetch_add(1, Ordering::Relaxed);
+                    if r >= requests {
+                        break;
+                    }
+                    send(r).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("client");
+    }
+    (requests * per_request) as f64 / start.elapsed().as_secs_f64()
+}
+
 /// The value after `flag` on this process's command line (`--rate 200`), if given.
 pub fn flag(flag: &str) -> Option<String> {
     let argv: Vec<String> = std::env::args().collect();

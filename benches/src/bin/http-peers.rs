@@ -17,10 +17,9 @@
 //! runs this.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use kafkadeps_benches::{median, percentile as pct, pid_cpu, pid_memory};
+use kafkadeps_benches::{median, percentile as pct, pid_cpu, pid_memory, requests_per_second};
 
 struct Peer {
     name: String,
@@ -131,31 +130,17 @@ async fn post(client: &reqwest::Client, peer: &Peer, records: Vec<serde_json::Va
 
 /// Records per second: `clients` loops posting `per_request` records of 100 B each.
 async fn throughput(peer: &Arc<Peer>, total: usize, clients: usize, per_request: usize) -> f64 {
-    let client = reqwest::Client::new();
-    let requests = total / per_request;
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (client, peer, next) = (client.clone(), Arc::clone(peer), Arc::clone(&next));
-            tokio::spawn(async move {
-                loop {
-                    let r = next.fetch_add(1, Ordering::Relaxed);
-                    if r >= requests {
-                        break;
-                    }
-                    let records = (0..per_request)
-                        .map(|i| record(r * per_request + i, 100))
-                        .collect();
-                    post(&client, &peer, records).await;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("client");
-    }
-    (requests * per_request) as f64 / start.elapsed().as_secs_f64()
+    let (client, peer) = (reqwest::Client::new(), Arc::clone(peer));
+    requests_per_second(total, clients, per_request, move |r| {
+        let (client, peer) = (client.clone(), Arc::clone(&peer));
+        async move {
+            let records = (0..per_request)
+                .map(|i| record(r * per_request + i, 100))
+                .collect();
+            post(&client, &peer, records).await;
+        }
+    })
+    .await
 }
 
 /// Connections of the fixed-rate phase: a bounded pool, each one connection used by one request

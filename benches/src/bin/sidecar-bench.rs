@@ -98,31 +98,17 @@ async fn post_added_ms(client: &reqwest::Client, url: &str, record: serde_json::
 
 /// Records per second through the sidecar: `clients` loops, `per_request` records each.
 async fn sidecar_throughput(url: &str, total: usize, clients: usize, per_request: usize) -> f64 {
-    let client = reqwest::Client::new();
-    let requests = total / per_request;
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (client, url, next) = (client.clone(), url.to_owned(), Arc::clone(&next));
-            tokio::spawn(async move {
-                loop {
-                    let r = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if r >= requests {
-                        break;
-                    }
-                    let records = (0..per_request)
-                        .map(|i| serde_json::json!({"key": format!("k{}", (r * per_request + i) % 1000), "value": value(i)}))
-                        .collect();
-                    post(&client, &url, records).await;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("client");
-    }
-    (requests * per_request) as f64 / start.elapsed().as_secs_f64()
+    let (client, url) = (reqwest::Client::new(), url.to_owned());
+    kafkadeps_benches::requests_per_second(total, clients, per_request, move |r| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let records = (0..per_request)
+                .map(|i| serde_json::json!({"key": format!("k{}", (r * per_request + i) % 1000), "value": value(i)}))
+                .collect();
+            post(&client, &url, records).await;
+        }
+    })
+    .await
 }
 
 /// Records per second with the SDK, `concurrency` sends in flight.
