@@ -26,30 +26,12 @@ bootstrap=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:3
 cache=${KAFKADEPS_CACHE:-$HOME/.cache/kafkadeps}
 target=${CARGO_TARGET_DIR:-$cache/target}
 
-# A distribution: given, or built from the source checkout once per version.
-if [ -x "$bridge/bin/kafka_bridge_run.sh" ] && [ -d "$bridge/libs" ]; then
-  dist=$bridge
-elif [ -f "$bridge/pom.xml" ]; then
-  version=$(sed -n 's|^[[:space:]]*<version>\(.*\)</version>.*|\1|p' "$bridge/pom.xml" | head -n 1)
-  dist=$cache/peers/strimzi-bridge-$version
-  if [ ! -x "$dist/bin/kafka_bridge_run.sh" ]; then
-    (cd "$bridge" && mvn -q -B -Dmaven.test.skip=true -Dcheckstyle.skip -Dspotbugs.skip \
-      -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package)
-    archive=$(find "$bridge/target" -maxdepth 1 -name "kafka-bridge-$version.tar.gz" | head -n 1)
-    [ -n "$archive" ] || { echo "http-peers.sh: no target/kafka-bridge-$version.tar.gz" >&2; exit 1; }
-    rm -rf "$dist" && mkdir -p "$dist"
-    tar -xzf "$archive" -C "$dist" --strip-components=1
-  fi
-else
-  echo "http-peers.sh: $bridge is neither a bridge source checkout nor a distribution" >&2
-  exit 64
-fi
-
 sidecar=${KAFKADEPS_SIDECAR_BIN:-$(scripts/build-sidecar.sh --quiet)}
 daprd=${DAPRD_BIN:-$(benches/peers/daprd.sh)}
 cargo build --release --quiet -p kafkadeps-benches --bin http-peers
 # shellcheck source=benches/peers/lib.sh
 . benches/peers/lib.sh
+dist=$(bridge_distribution "$bridge")
 
 topic="peer-http-$$-$RANDOM"
 sidecar_port=$(free_port)
@@ -90,15 +72,6 @@ bridge_pid=$!
 dapr_port=$(free_port)
 start_daprd "$daprd" "$bootstrap" "peer-http-$$" "$dapr_port"
 
-wait_up() { # URL what
-  for _ in $(seq 120); do
-    if curl -s -o /dev/null "$1"; then return 0; fi
-    sleep 0.5
-  done
-  echo "http-peers.sh: $2 did not start; its log:" >&2
-  cat "$run/$2.log" >&2
-  exit 1
-}
 wait_up "http://127.0.0.1:$sidecar_port/openapi.json" sidecar
 wait_up "http://127.0.0.1:$latency_port/openapi.json" sidecar-latency
 wait_up "http://127.0.0.1:$bridge_port/" bridge

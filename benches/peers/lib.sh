@@ -1,5 +1,5 @@
 # Shared by the peer scripts of benches/peers (sourced): a scratch directory, the processes to
-# stop on exit, free ports and daprd.
+# stop on exit, free ports, waiting for a peer, daprd and the bridge.
 # shellcheck shell=bash
 
 run=$(mktemp -d)
@@ -43,4 +43,42 @@ EOF
   pids+=($!)
   # shellcheck disable=SC2034  # the caller's
   dapr_pid=$!
+}
+
+# bridge_distribution BRIDGE: prints the directory of a Strimzi Kafka Bridge distribution (one
+# with bin/kafka_bridge_run.sh and libs/): BRIDGE itself, or one built once per version from
+# BRIDGE as a source checkout (Maven, tests skipped) into $KAFKADEPS_CACHE/peers.
+bridge_distribution() {
+  local bridge=$1 version dist archive
+  if [ -x "$bridge/bin/kafka_bridge_run.sh" ] && [ -d "$bridge/libs" ]; then
+    echo "$bridge"
+    return
+  fi
+  if [ ! -f "$bridge/pom.xml" ]; then
+    echo "$0: $bridge is neither a bridge source checkout nor a distribution" >&2
+    exit 64
+  fi
+  version=$(sed -n 's|^[[:space:]]*<version>\(.*\)</version>.*|\1|p' "$bridge/pom.xml" | head -n 1)
+  dist=${KAFKADEPS_CACHE:-$HOME/.cache/kafkadeps}/peers/strimzi-bridge-$version
+  if [ ! -x "$dist/bin/kafka_bridge_run.sh" ]; then
+    (cd "$bridge" && mvn -q -B -Dmaven.test.skip=true -Dcheckstyle.skip -Dspotbugs.skip \
+      -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package >&2)
+    archive=$(find "$bridge/target" -maxdepth 1 -name "kafka-bridge-$version.tar.gz" | head -n 1)
+    [ -n "$archive" ] || { echo "$0: no $bridge/target/kafka-bridge-$version.tar.gz" >&2; exit 1; }
+    rm -rf "$dist" && mkdir -p "$dist"
+    tar -xzf "$archive" -C "$dist" --strip-components=1
+  fi
+  echo "$dist"
+}
+
+# wait_up URL NAME: waits up to a minute for URL to answer a success, else prints
+# $run/NAME.log and exits.
+wait_up() {
+  for _ in $(seq 120); do
+    if curl -sf -o /dev/null "$1"; then return 0; fi
+    sleep 0.5
+  done
+  echo "$0: $2 did not start; its log:" >&2
+  cat "$run/$2.log" >&2
+  exit 1
 }

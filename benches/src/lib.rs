@@ -1,6 +1,8 @@
 //! Shared pieces of the benchmarks: kafkadeps and raw rdkafka doing the same job with the same
 //! durable configuration.
 
+pub mod delivery;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
