@@ -10,7 +10,7 @@ use kafkadeps::OutgoingRecord;
 use kafkadeps_tests::kube::ApiServer;
 use kafkadeps_tests::sidecar::metric_sum;
 use kafkadeps_tests::{
-    bootstrap, eventually, free_port, http_get, start_kafka, unique, workspace_bin,
+    Member, bootstrap, eventually, free_port, http_get, start_kafka, unique, workspace_bin,
 };
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -192,6 +192,64 @@ async fn a_group_with_no_members_has_its_lag_reported_and_growing() {
     assert!(mermaid.starts_with("flowchart LR"), "{mermaid}");
     assert!(mermaid.contains("lag 35"), "{mermaid}");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// Members and stability are reported for groups of both protocols: the new one (KIP-848),
+/// which the classic DescribeGroups request does not describe, and the classic one; and back to
+/// no members once the consumers left.
+#[tokio::test(flavor = "multi_thread")]
+async fn members_of_groups_of_either_protocol_are_counted() {
+    for protocol in ["consumer", "classic"] {
+        let topic = unique("obs-members");
+        let group = unique(&format!("obs-members-{protocol}"));
+        let vars = [
+            ("KAFKA_APP", "obs-members"),
+            ("KAFKA_PRODUCES", &*format!("{topic}(partitions=2)")),
+            ("KAFKA_CONSUMES", &*topic),
+            ("KAFKA_GROUP_ID", &*group),
+            ("KAFKA_GROUP_PROTOCOL", protocol),
+        ];
+        let (first, second) = (start_kafka(&vars).await, start_kafka(&vars).await);
+        let members = [
+            Member::start(&first, |_r| async { Ok(()) }),
+            Member::start(&second, |_r| async { Ok(()) }),
+        ];
+        let dir = std::env::temp_dir().join(unique("observe-members"));
+        let file = write_declarations(
+            &dir,
+            &serde_json::json!([
+                {"name": "billing", "env": {"KAFKA_CONSUMES": topic, "KAFKA_GROUP_ID": group}},
+            ]),
+        );
+        let observer = observe(&["--declarations", &file]);
+        let addr = observer.addr.clone();
+        let g = [("group", group.as_str())];
+        eventually(
+            Duration::from_secs(90),
+            &format!("2 members of the stable {protocol} group"),
+            || {
+                let (members, stable) = (
+                    metric(&addr, "kafkadeps_group_members", &g),
+                    metric(&addr, "kafkadeps_group_stable", &g),
+                );
+                async move { (members == Some(2.0) && stable == Some(1.0)).then_some(()) }
+            },
+        )
+        .await;
+        for member in members {
+            member.stop().await.expect("clean stop");
+        }
+        eventually(
+            Duration::from_secs(90),
+            &format!("no members of the {protocol} group after they left"),
+            || {
+                let members = metric(&addr, "kafkadeps_group_members", &g);
+                async move { (members == Some(0.0)).then_some(()) }
+            },
+        )
+        .await;
+        std::fs::remove_dir_all(dir).ok();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

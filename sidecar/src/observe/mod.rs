@@ -16,6 +16,7 @@
 //!   owner;
 //! * `/livez`, `/readyz`.
 
+mod describe;
 mod graph;
 #[cfg(feature = "inject")]
 mod kubernetes;

@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::describe::describe;
 use super::graph::{Graph, Lag};
 use super::metrics::{Dependency, Group, GroupPartition, GroupTopic, ObserverMetrics};
 use super::services::Service;
@@ -182,11 +183,8 @@ impl Sampler {
                 .seconds
                 .max(samples.lag_time(position, now).as_secs_f64());
         }
-        let (members, stable) = match client.fetch_group_list(Some(group), TIMEOUT) {
-            Ok(list) => list
-                .groups()
-                .first()
-                .map_or((0, false), |g| (g.members().len(), g.state() == "Stable")),
+        let (members, stable) = match describe(client.client(), group, TIMEOUT) {
+            Ok(d) => (d.members, d.stable),
             Err(e) => {
                 tracing::debug!(group, error = %e, "observe: cannot describe the group");
                 (0, false)
