@@ -2,7 +2,10 @@
 # Producing over HTTP side by side: `kafkadeps-sidecar serve`, the Strimzi Kafka Bridge and Dapr's
 # `daprd` with its `pubsub.kafka` component, on the same cluster and topic, alternating in one run,
 # measured by benches/src/bin/http-peers.rs (throughput with 1- and 100-record requests, CPU per
-# 1,000 records, round trips at a fixed rate of 1 KB requests, resident memory).
+# 1,000 records, round trips at a fixed rate of 1 KB requests, resident memory), with the direct
+# client (raw rdkafka in the bench process, lingering 20 and 0 ms) as the baseline of the
+# latency each peer adds: the sidecar and the bridge against linger 20, the latency profile and
+# daprd (which sends each publish at once) against linger 0.
 #
 #   [RATE=1000] benches/peers/http-peers.sh BRIDGE [ROUNDS]   default ROUNDS: 3; RATE: requests/s
 #                                                             of the fixed-rate phase
@@ -78,8 +81,8 @@ wait_up "http://127.0.0.1:$bridge_port/" bridge
 wait_up "http://127.0.0.1:$dapr_port/v1.0/healthz/outbound" daprd
 # The bridge's script execs java, so its pid is the JVM's.
 
-"$target/release/http-peers" --rounds "$rounds" --rate "${RATE:-1000}" \
+"$target/release/http-peers" --rounds "$rounds" --rate "${RATE:-1000}" --direct "$topic" \
   --peer "kafkadeps-sidecar|http://127.0.0.1:$sidecar_port/v1/topics/$topic/records|application/json|$sidecar_pid" \
-  --peer "kafkadeps-sidecar (latency profile)|http://127.0.0.1:$latency_port/v1/topics/$topic/records|application/json|$latency_pid" \
+  --peer "kafkadeps-sidecar (latency profile)|http://127.0.0.1:$latency_port/v1/topics/$topic/records|application/json|$latency_pid|linger=0" \
   --peer "strimzi-bridge|http://127.0.0.1:$bridge_port/topics/$topic|application/vnd.kafka.json.v2+json|$bridge_pid" \
-  --peer "daprd|http://127.0.0.1:$dapr_port/v1.0/publish/kafka/$topic|application/json|$dapr_pid|dapr"
+  --peer "daprd|http://127.0.0.1:$dapr_port/v1.0/publish/kafka/$topic|application/json|$dapr_pid|dapr|linger=0"

@@ -60,9 +60,17 @@ pub fn settings(topic: &str, group: &str) -> kafkadeps::Settings {
 /// A raw rdkafka producer with kafkadeps' durable configuration, connected (cluster metadata
 /// fetched, as `Kafka::start` does for its producer) so neither side's timing includes that.
 pub async fn raw_producer() -> FutureProducer {
+    raw_producer_with(&[]).await
+}
+
+/// [`raw_producer`] with `overrides` of its configuration (e.g. `linger.ms`).
+pub async fn raw_producer_with(overrides: &[(&str, &str)]) -> FutureProducer {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap());
-    for (k, v) in kafkadeps::producer::DURABLE_PRODUCER {
+    for (k, v) in kafkadeps::producer::DURABLE_PRODUCER
+        .iter()
+        .chain(overrides)
+    {
         c.set(*k, *v);
     }
     let producer: FutureProducer = c.create().expect("raw producer");
