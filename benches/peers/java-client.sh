@@ -6,8 +6,9 @@
 #
 #   benches/peers/java-client.sh [ROUNDS] [RECORDS] [SIZE]     defaults: 5 300000 100
 #
-# Prints one line per round and side (records/s), then the medians and the ratio as a Markdown
-# table. The cluster is KAFKA_BOOTSTRAP_SERVERS (default: the 3-broker cluster of kafka.sh).
+# Prints one line per round and side (records/s, and CPU: the user + system time of the whole
+# process per 1,000 records, the JVM's start included), then the medians and the ratios as a
+# Markdown table. The cluster is KAFKA_BOOTSTRAP_SERVERS (default: the 3-broker cluster of kafka.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,34 +43,51 @@ java_consume() {
     | awk -F', *' 'NF >= 10 && $1 !~ /start/ {printf "%.0f\n", $NF}' | tail -n 1
 }
 
+# measure RATES CPUS N FUNCTION ARGS...: runs FUNCTION ARGS (which moves N records), appends
+# the records/s it prints to the array RATES and its processes' CPU milliseconds per 1,000
+# records to the array CPUS.
+measure() {
+  local -n rates=$1 cpus=$2
+  local out cpu TIMEFORMAT='%3U %3S'
+  out=$(mktemp)
+  cpu=$({ time "${@:4}" >"$out"; } 2>&1 >/dev/null | tail -n 1)
+  rates+=("$(cat "$out")")
+  rm -f "$out"
+  cpus+=("$(awk -v u="${cpu% *}" -v s="${cpu#* }" -v n="$3" 'BEGIN {printf "%.1f\n", (u + s) * 1000 / (n / 1000)}')")
+}
+
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-kp=() jp=() kc=() jc=()
+kp=() jp=() kc=() jc=() kpc=() jpc=() kcc=() jcc=()
 for round in $(seq "$rounds"); do
   topic="peer-java-$$-$round"
   # The topic (6 partitions, one record) exists before either side writes N.
   KAFKA_BOOTSTRAP_SERVERS=$bootstrap "$bench" fill "$topic" 1 "$size" >/dev/null 2>&1
   if [ $((round % 2)) = 1 ]; then
-    kp+=("$(kafkadeps_produce "$topic")"); jp+=("$(java_produce "$topic")")
+    measure kp kpc "$records" kafkadeps_produce "$topic"; measure jp jpc "$records" java_produce "$topic"
   else
-    jp+=("$(java_produce "$topic")"); kp+=("$(kafkadeps_produce "$topic")")
+    measure jp jpc "$records" java_produce "$topic"; measure kp kpc "$records" kafkadeps_produce "$topic"
   fi
   total=$((2 * records + 1))
   if [ $((round % 2)) = 1 ]; then
-    kc+=("$(kafkadeps_consume "$topic" "$total")"); jc+=("$(java_consume "$topic" "$total")")
+    measure kc kcc "$total" kafkadeps_consume "$topic" "$total"; measure jc jcc "$total" java_consume "$topic" "$total"
   else
-    jc+=("$(java_consume "$topic" "$total")"); kc+=("$(kafkadeps_consume "$topic" "$total")")
+    measure jc jcc "$total" java_consume "$topic" "$total"; measure kc kcc "$total" kafkadeps_consume "$topic" "$total"
   fi
-  echo "round $round: produce kafkadeps ${kp[-1]} java ${jp[-1]} records/s; consume kafkadeps ${kc[-1]} java ${jc[-1]} records/s" >&2
+  echo "round $round: produce kafkadeps ${kp[-1]} java ${jp[-1]} records/s, CPU ${kpc[-1]} / ${jpc[-1]} ms per 1000;" \
+    "consume kafkadeps ${kc[-1]} java ${jc[-1]} records/s, CPU ${kcc[-1]} / ${jcc[-1]} ms per 1000" >&2
 done
 
+# row WHAT: the medians of kafkadeps' and Java's rates and CPU, from the arrays named after it.
 row() {
-  local k j
-  k=$(printf '%s\n' "${@:2:$rounds}" | median)
-  j=$(printf '%s\n' "${@:$((rounds + 2))}" | median)
-  awk -v what="$1" -v k="$k" -v j="$j" 'BEGIN {printf "| %s | %.0f | %.0f | %.2f |\n", what, j, k, k / j}'
+  local -n k_rate=$2 j_rate=$3 k_cpu=$4 j_cpu=$5
+  local r_k r_j c_k c_j
+  r_k=$(printf '%s\n' "${k_rate[@]}" | median); r_j=$(printf '%s\n' "${j_rate[@]}" | median)
+  c_k=$(printf '%s\n' "${k_cpu[@]}" | median); c_j=$(printf '%s\n' "${j_cpu[@]}" | median)
+  awk -v what="$1" -v k="$r_k" -v j="$r_j" -v kc="$c_k" -v jc="$c_j" \
+    'BEGIN {printf "| %s | %.0f | %.0f | %.2f | %.1f | %.1f |\n", what, j, k, k / j, jc, kc}'
 }
-echo "| $records records of $size B, $rounds rounds | Java client (records/s, median) | kafkadeps (records/s, median) | kafkadeps / Java |"
-echo "|---|---|---|---|"
-row produce "${kp[@]}" "${jp[@]}"
-row consume "${kc[@]}" "${jc[@]}"
+echo "| $records records of $size B, $rounds rounds | Java client (records/s) | kafkadeps (records/s) | kafkadeps / Java | Java CPU ms / 1,000 records | kafkadeps CPU ms / 1,000 records |"
+echo "|---|---|---|---|---|---|"
+row produce kp jp kpc jpc
+row consume kc jc kcc jcc
