@@ -1,5 +1,5 @@
 # Shared by the peer scripts of benches/peers (sourced): a scratch directory, the processes to
-# stop on exit, free ports, waiting for a peer, daprd and the bridge.
+# stop on exit, free ports, topics, waiting for a peer, daprd and the bridge.
 # shellcheck shell=bash
 
 run=$(mktemp -d)
@@ -81,4 +81,15 @@ wait_up() {
   echo "$0: $2 did not start; its log:" >&2
   cat "$run/$2.log" >&2
   exit 1
+}
+
+# create_topics BOOTSTRAP TOPIC...: creates each TOPIC with 6 partitions, replicated 3 times on a
+# cluster of 3 or more bootstrap servers, else once.
+create_topics() {
+  local bootstrap=$1 replicas t
+  replicas=$(( $(tr ',' '\n' <<<"$bootstrap" | wc -l) >= 3 ? 3 : 1 ))
+  for t in "${@:2}"; do
+    scripts/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
+      --create --topic "$t" --partitions 6 --replication-factor "$replicas" >/dev/null
+  done
 }

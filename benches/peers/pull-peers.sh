@@ -29,13 +29,9 @@ sidecar=${KAFKADEPS_SIDECAR_BIN:-$(scripts/build-sidecar.sh --quiet)}
 dist=$(bridge_distribution "$bridge")
 cargo build --release --quiet -p kafkadeps-benches --bin pull-peers
 
-replicas=$(( $(tr ',' '\n' <<<"$bootstrap" | wc -l) >= 3 ? 3 : 1 ))
 topic_sidecar="peer-pull-sidecar-$$-$RANDOM"
 topic_bridge="peer-pull-bridge-$$-$RANDOM"
-for t in "$topic_sidecar" "$topic_bridge"; do
-  scripts/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
-    --create --topic "$t" --partitions 6 --replication-factor "$replicas" >/dev/null
-done
+create_topics "$bootstrap" "$topic_sidecar" "$topic_bridge"
 
 group_sidecar="peer-pull-sidecar-$$"
 sidecar_port=$(free_port)

@@ -26,13 +26,9 @@ cargo build --release --quiet -p kafkadeps-benches --bin push-peers
 # shellcheck source=benches/peers/lib.sh
 . benches/peers/lib.sh
 
-replicas=$(( $(tr ',' '\n' <<<"$bootstrap" | wc -l) >= 3 ? 3 : 1 ))
 topic_sidecar="peer-push-sidecar-$$-$RANDOM"
 topic_dapr="peer-push-dapr-$$-$RANDOM"
-for t in "$topic_sidecar" "$topic_dapr"; do
-  scripts/kafka.sh tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
-    --create --topic "$t" --partitions 6 --replication-factor "$replicas" >/dev/null
-done
+create_topics "$bootstrap" "$topic_sidecar" "$topic_dapr"
 app_port=$(free_port)
 
 sidecar_port=$(free_port)
