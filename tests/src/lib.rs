@@ -409,9 +409,19 @@ pub fn committed_offsets(group: &str, topic: &str, partitions: i32) -> Vec<i64> 
     for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .expect("committed offsets");
+    // A group's coordinator can move or still be loading (NotCoordinator,
+    // CoordinatorLoadInProgress): those answers mean "ask again", not "no offsets".
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let committed = loop {
+        match consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+            Ok(committed) => break committed,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("committed offsets of {group}: {e}; asking again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => panic!("committed offsets of {group}: {e}"),
+        }
+    };
     (0..partitions)
         .map(
             |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
