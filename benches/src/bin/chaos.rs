@@ -798,6 +798,22 @@ struct Row {
     p50_ms: i64,
     p99_ms: i64,
     max_ms: i64,
+    /// Where the lost records are, once [`locate_lost`] looked (absent when none was lost).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost_where: Option<LostWhere>,
+    #[serde(skip)]
+    lost_ids: Vec<u64>,
+}
+
+/// Where a row's lost records are: still in the path's input topic (an app or sidecar
+/// acknowledged work it never did) or gone from it (Kafka lost records it acknowledged).
+#[derive(Debug, Serialize)]
+struct LostWhere {
+    in_input_topic: u64,
+    missing_from_input_topic: u64,
+    /// Of those in the input topic, how many sit below the group's committed offset: the
+    /// consumer committed past them without their output.
+    below_committed_offset: Option<u64>,
 }
 
 fn percentile(sorted: &[i64], q: f64) -> i64 {
@@ -894,6 +910,8 @@ fn rows(ledger: &Ledger, phases: &[usize]) -> Vec<Row> {
                 p50_ms: percentile(&delays, 0.5),
                 p99_ms: percentile(&delays, 0.99),
                 max_ms: delays.last().copied().unwrap_or(0),
+                lost_where: None,
+                lost_ids: lost,
             });
         }
     }
@@ -1021,13 +1039,14 @@ async fn main() {
         Sidecar::start(&dir, &env)
     };
     let sdk_in = unique("chaos-sdk-in");
+    let push_group = unique("chaos-push-g");
     let rig = Arc::new(Rig {
         dir: dir.clone(),
         sdk_out: unique("chaos-sdk-out"),
         sdk_group: unique("chaos-sdk-g"),
         push_sidecar: tokio::sync::Mutex::new(sidecar(
             &push_topic,
-            &unique("chaos-push-g"),
+            &push_group,
             &[("KAFKA_SIDECAR_DELIVER_URL", &app_url)],
         )),
         pull_sidecar: tokio::sync::Mutex::new(sidecar(
@@ -1043,6 +1062,23 @@ async fn main() {
         services: Mutex::new(Vec::new()),
         exits: Mutex::new(Vec::new()),
     });
+    let inputs = [
+        Input {
+            path: Path3::Sdk,
+            topic: rig.sdk_in.clone(),
+            group: Some(rig.sdk_group.clone()),
+        },
+        Input {
+            path: Path3::Push,
+            topic: rig.push_topic.clone(),
+            group: Some(push_group),
+        },
+        Input {
+            path: Path3::Pull,
+            topic: rig.pull_topic.clone(),
+            group: Some(rig.pull_group.clone()),
+        },
+    ];
     let (push_url, push_admin) = {
         let s = rig.push_sidecar.lock().await;
         (s.url(), s.admin.clone())
@@ -1171,7 +1207,8 @@ async fn main() {
             let _ = s.exit_code(SIDECAR_GRACE * 2).await;
         }
     }
-    let table = rows(&ledger, &cfg.phases);
+    let mut table = rows(&ledger, &cfg.phases);
+    locate_lost(&mut table, &inputs).await;
     print_table(&table);
     print_exits(&exits);
     if let Some(path) = json {
@@ -1183,6 +1220,128 @@ async fn main() {
     let failed = table.iter().any(|r| r.lost > 0 || r.reordered > 0)
         || exits.iter().any(|e| !e.within_grace());
     std::process::exit(i32::from(failed));
+}
+
+/// A path's input topic and, where the harness knows it, its consumer group.
+struct Input {
+    path: Path3,
+    topic: String,
+    group: Option<String>,
+}
+
+/// For every row that lost records, looks them up in the path's input topic and prints where
+/// they are, so a loss names its culprit: Kafka (gone from the input topic) or the consumer
+/// (still there, and maybe committed past).
+async fn locate_lost(table: &mut [Row], inputs: &[Input]) {
+    for input in inputs {
+        let lost: std::collections::HashSet<u64> = table
+            .iter()
+            .filter(|r| r.path == input.path.name())
+            .flat_map(|r| r.lost_ids.iter().copied())
+            .collect();
+        if lost.is_empty() {
+            continue;
+        }
+        let (topic, group) = (input.topic.clone(), input.group.clone());
+        let found = tokio::task::spawn_blocking(move || {
+            let found = read_ids(&topic, &lost);
+            let committed =
+                group.map(|g| kafkadeps_tests::committed_offsets(&g, &topic, PARTITIONS));
+            (found, committed)
+        })
+        .await;
+        let Ok((found, committed)) = found else {
+            continue;
+        };
+        for row in table.iter_mut().filter(|r| r.path == input.path.name()) {
+            if row.lost_ids.is_empty() {
+                continue;
+            }
+            let here: Vec<(u64, i32, i64)> = row
+                .lost_ids
+                .iter()
+                .filter_map(|id| found.get(id).map(|(p, o)| (*id, *p, *o)))
+                .collect();
+            let below = committed.as_ref().map(|c| {
+                here.iter()
+                    .filter(|(_, p, o)| {
+                        usize::try_from(*p)
+                            .ok()
+                            .and_then(|p| c.get(p))
+                            .is_some_and(|committed| o < committed)
+                    })
+                    .count() as u64
+            });
+            eprintln!(
+                "chaos: {} / {}: of {} lost, {} are in {} (first: {:?}), {} are not; \
+                 committed offsets {:?}",
+                row.phase,
+                row.path,
+                row.lost_ids.len(),
+                here.len(),
+                input.topic,
+                &here[..here.len().min(10)],
+                row.lost_ids.len() - here.len(),
+                committed,
+            );
+            row.lost_where = Some(LostWhere {
+                in_input_topic: here.len() as u64,
+                missing_from_input_topic: (row.lost_ids.len() - here.len()) as u64,
+                below_committed_offset: below,
+            });
+        }
+    }
+}
+
+/// Reads `topic` from the beginning to its end (read_committed, as the apps read it) and
+/// returns where each of `wanted` sits: (partition, offset).
+fn read_ids(topic: &str, wanted: &std::collections::HashSet<u64>) -> HashMap<u64, (i32, i64)> {
+    let mut found = HashMap::new();
+    let Ok(consumer) = ClientConfig::new()
+        .set("bootstrap.servers", kafkadeps_tests::bootstrap())
+        .set("group.id", unique("chaos-locate"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create::<BaseConsumer>()
+    else {
+        return found;
+    };
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = HashMap::new();
+    for p in 0..PARTITIONS {
+        let _ = tpl.add_partition_offset(topic, p, Offset::Beginning);
+        if let Ok((_, high)) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)) {
+            ends.insert(p, high);
+        }
+    }
+    if consumer.assign(&tpl).is_err() {
+        return found;
+    }
+    // The position, not the last record's offset, says a partition is read: read_committed
+    // skips aborted records and transaction markers.
+    let at_end = |consumer: &BaseConsumer| {
+        consumer.position().is_ok_and(|tpl| {
+            ends.iter().all(|(p, end)| {
+                *end == 0
+                    || matches!(
+                        tpl.find_partition(topic, *p).map(|e| e.offset()),
+                        Some(Offset::Offset(o)) if o >= *end
+                    )
+            })
+        })
+    };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) && !at_end(&consumer) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
+            && let Some(payload) = m
+                .payload()
+                .and_then(|b| serde_json::from_slice::<Payload>(b).ok())
+            && wanted.contains(&payload.id)
+        {
+            found.insert(payload.id, (m.partition(), m.offset()));
+        }
+    }
+    found
 }
 
 async fn wait_ready(admin: &str) {
