@@ -11,25 +11,22 @@ use kafkadeps_tests::{
     bootstrap, committed_offsets, eventually, read_all, start_kafka, unique, workspace_bin,
 };
 
+/// A crashed member's partitions move after 6 s instead of 45 s. A client setting of the classic
+/// protocol only: under the new one the broker's session timeout (45 s) applies.
+const QUICK_CLASSIC_SESSION: [(&str, &str); 2] = [
+    ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "6000"),
+    ("KAFKA_CLIENT_HEARTBEAT_INTERVAL_MS", "1000"),
+];
+
+/// Starts the workspace binary `bin` with exactly `vars` (and the broker, warn logs and a
+/// metrics port of its own).
 fn spawn(bin: &str, args: &[&str], vars: &[(&str, &str)]) -> Child {
-    // A crashed member's partitions move after 6 s instead of 45 s — a client setting of the
-    // classic protocol only; under the new one the broker's session timeout (45 s) applies.
-    let new_protocol = vars.contains(&("KAFKA_GROUP_PROTOCOL", "consumer"));
-    let session: &[(&str, &str)] = if new_protocol {
-        &[]
-    } else {
-        &[
-            ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "6000"),
-            ("KAFKA_CLIENT_HEARTBEAT_INTERVAL_MS", "1000"),
-        ]
-    };
     Command::new(workspace_bin(bin))
         .args(args)
         .env_clear()
         .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
         .env("RUST_LOG", "warn")
         .env("KAFKA_METRICS_LISTEN", "127.0.0.1:0")
-        .envs(session.iter().copied())
         .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -101,12 +98,15 @@ async fn sigkilled_consumers(protocol: &str, kill_count: usize) {
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let out = dir.join("processed.txt");
     let out_arg = out.to_string_lossy().into_owned();
-    let vars = [
+    let mut vars = vec![
         ("KAFKA_APP", "crash-alo"),
         ("KAFKA_GROUP_ID", group.as_str()),
         ("KAFKA_CONSUMES", consumed.as_str()),
         ("KAFKA_GROUP_PROTOCOL", protocol),
     ];
+    if protocol == "classic" {
+        vars.extend(QUICK_CLASSIC_SESSION);
+    }
 
     let mut allowed_duplicates = 0;
     let mut kills = 0;
@@ -198,6 +198,9 @@ async fn exactly_once_transform_survives_a_crash() {
         ("KAFKA_CONSUMES", input.as_str()),
         ("KAFKA_PRODUCES", output.as_str()),
         ("OUTPUT_TOPIC", output.as_str()),
+        ("KAFKA_GROUP_PROTOCOL", "classic"),
+        QUICK_CLASSIC_SESSION[0],
+        QUICK_CLASSIC_SESSION[1],
     ];
     let mut first = spawn("eos_transform", &[], &vars);
     // Inputs keep arriving while the transform runs, so the kill lands mid-way.

@@ -78,21 +78,27 @@ fn options() -> (Vec<Puller>, usize, Load, usize) {
     )
 }
 
-/// Posts `body` as JSON of `content_type`; panics on a transport error or a status that is
-/// not a success, with the peer's answer.
+/// Posts `body` as JSON of `content_type`; the answer's body (see [`answer`]).
 async fn post(client: &reqwest::Client, url: &str, content_type: &str, body: &Value) -> Vec<u8> {
-    let response = client
+    let request = client
         .post(url)
         .header("content-type", content_type)
-        .body(serde_json::to_vec(body).expect("JSON"))
+        .body(serde_json::to_vec(body).expect("JSON"));
+    answer(request, "POST", url).await
+}
+
+/// Sends `request` and returns the answer's body; panics on a transport error or a status that
+/// is not a success, with the peer's answer.
+async fn answer(request: reqwest::RequestBuilder, method: &str, url: &str) -> Vec<u8> {
+    let response = request
         .send()
         .await
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = response.status();
     let bytes = response.bytes().await.expect("answer").to_vec();
     assert!(
         status.is_success(),
-        "POST {url}: {status} {}",
+        "{method} {url}: {status} {}",
         String::from_utf8_lossy(&bytes)
     );
     bytes
@@ -177,19 +183,10 @@ async fn pull_bridge(url: String, topic: String, got: Arc<Received>) {
         format!("{base}/offsets"),
     );
     loop {
-        let response = client
+        let request = client
             .get(&records_url)
-            .header("accept", "application/vnd.kafka.json.v2+json")
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {records_url}: {e}"));
-        let status = response.status();
-        let bytes = response.bytes().await.expect("records");
-        assert!(
-            status.is_success(),
-            "GET {records_url}: {status} {}",
-            String::from_utf8_lossy(&bytes)
-        );
+            .header("accept", "application/vnd.kafka.json.v2+json");
+        let bytes = answer(request, "GET", &records_url).await;
         let records: Vec<Value> = serde_json::from_slice(&bytes).expect("records");
         if records.is_empty() {
             continue;
