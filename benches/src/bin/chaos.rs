@@ -813,7 +813,11 @@ struct LostWhere {
     missing_from_input_topic: u64,
     /// Of those in the input topic, how many sit below the group's committed offset: the
     /// consumer committed past them without their output.
-    below_committed_offset: Option<u64>,
+    below_committed_offset: u64,
+    /// How many are in the output topic after all (the SDK path: the harness's reader missed
+    /// them, the service did not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_output_topic: Option<u64>,
 }
 
 fn percentile(sorted: &[i64], q: f64) -> i64 {
@@ -1066,17 +1070,20 @@ async fn main() {
         Input {
             path: Path3::Sdk,
             topic: rig.sdk_in.clone(),
-            group: Some(rig.sdk_group.clone()),
+            group: rig.sdk_group.clone(),
+            output: Some(rig.sdk_out.clone()),
         },
         Input {
             path: Path3::Push,
             topic: rig.push_topic.clone(),
-            group: Some(push_group),
+            group: push_group,
+            output: None,
         },
         Input {
             path: Path3::Pull,
             topic: rig.pull_topic.clone(),
-            group: Some(rig.pull_group.clone()),
+            group: rig.pull_group.clone(),
+            output: None,
         },
     ];
     let (push_url, push_admin) = {
@@ -1226,7 +1233,9 @@ async fn main() {
 struct Input {
     path: Path3,
     topic: String,
-    group: Option<String>,
+    group: String,
+    /// Where the path's app writes what it processed, if it does (the SDK service).
+    output: Option<String>,
 }
 
 /// For every row that lost records, looks them up in the path's input topic and prints where
@@ -1242,15 +1251,19 @@ async fn locate_lost(table: &mut [Row], inputs: &[Input]) {
         if lost.is_empty() {
             continue;
         }
-        let (topic, group) = (input.topic.clone(), input.group.clone());
+        let (topic, group, output) = (
+            input.topic.clone(),
+            input.group.clone(),
+            input.output.clone(),
+        );
         let found = tokio::task::spawn_blocking(move || {
             let found = read_ids(&topic, &lost);
-            let committed =
-                group.map(|g| kafkadeps_tests::committed_offsets(&g, &topic, PARTITIONS));
-            (found, committed)
+            let written = output.map(|out| read_ids(&out, &lost));
+            let committed = kafkadeps_tests::committed_offsets(&group, &topic, PARTITIONS);
+            (found, written, committed)
         })
         .await;
-        let Ok((found, committed)) = found else {
+        let Ok((found, written, committed)) = found else {
             continue;
         };
         for row in table.iter_mut().filter(|r| r.path == input.path.name()) {
@@ -1262,19 +1275,21 @@ async fn locate_lost(table: &mut [Row], inputs: &[Input]) {
                 .iter()
                 .filter_map(|id| found.get(id).map(|(p, o)| (*id, *p, *o)))
                 .collect();
-            let below = committed.as_ref().map(|c| {
-                here.iter()
-                    .filter(|(_, p, o)| {
-                        usize::try_from(*p)
-                            .ok()
-                            .and_then(|p| c.get(p))
-                            .is_some_and(|committed| o < committed)
-                    })
-                    .count() as u64
-            });
+            let below = here
+                .iter()
+                .filter(|(_, p, o)| {
+                    usize::try_from(*p)
+                        .ok()
+                        .and_then(|p| committed.get(p))
+                        .is_some_and(|committed| o < committed)
+                })
+                .count() as u64;
+            let in_output = written
+                .as_ref()
+                .map(|w| row.lost_ids.iter().filter(|id| w.contains_key(id)).count() as u64);
             eprintln!(
                 "chaos: {} / {}: of {} lost, {} are in {} (first: {:?}), {} are not; \
-                 committed offsets {:?}",
+                 {below} below the committed offsets {:?}; in the output topic: {:?}",
                 row.phase,
                 row.path,
                 row.lost_ids.len(),
@@ -1283,11 +1298,13 @@ async fn locate_lost(table: &mut [Row], inputs: &[Input]) {
                 &here[..here.len().min(10)],
                 row.lost_ids.len() - here.len(),
                 committed,
+                in_output,
             );
             row.lost_where = Some(LostWhere {
                 in_input_topic: here.len() as u64,
                 missing_from_input_topic: (row.lost_ids.len() - here.len()) as u64,
                 below_committed_offset: below,
+                in_output_topic: in_output,
             });
         }
     }
