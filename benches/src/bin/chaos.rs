@@ -818,6 +818,8 @@ struct LostWhere {
     /// them, the service did not).
     #[serde(skip_serializing_if = "Option::is_none")]
     in_output_topic: Option<u64>,
+    /// How many are in the consumer's dead-letter topic (its retries ran out).
+    dead_lettered: u64,
 }
 
 fn percentile(sorted: &[i64], q: f64) -> i64 {
@@ -1070,18 +1072,21 @@ async fn main() {
         Input {
             path: Path3::Sdk,
             topic: rig.sdk_in.clone(),
+            dead_letters: kafkadeps::consumer::dlq_topic(&rig.sdk_in),
             group: rig.sdk_group.clone(),
             output: Some(rig.sdk_out.clone()),
         },
         Input {
             path: Path3::Push,
             topic: rig.push_topic.clone(),
+            dead_letters: kafkadeps::consumer::dlq_topic(&rig.push_topic),
             group: push_group,
             output: None,
         },
         Input {
             path: Path3::Pull,
             topic: rig.pull_topic.clone(),
+            dead_letters: kafkadeps::consumer::dlq_topic(&rig.pull_topic),
             group: rig.pull_group.clone(),
             output: None,
         },
@@ -1236,6 +1241,8 @@ struct Input {
     group: String,
     /// Where the path's app writes what it processed, if it does (the SDK service).
     output: Option<String>,
+    /// The dead-letter topic of the path's consumer.
+    dead_letters: String,
 }
 
 /// For every row that lost records, looks them up in the path's input topic and prints where
@@ -1251,19 +1258,21 @@ async fn locate_lost(table: &mut [Row], inputs: &[Input]) {
         if lost.is_empty() {
             continue;
         }
-        let (topic, group, output) = (
+        let (topic, group, output, dlq) = (
             input.topic.clone(),
             input.group.clone(),
             input.output.clone(),
+            input.dead_letters.clone(),
         );
         let found = tokio::task::spawn_blocking(move || {
             let found = read_ids(&topic, &lost);
             let written = output.map(|out| read_ids(&out, &lost));
+            let dead = read_ids(&dlq, &lost);
             let committed = kafkadeps_tests::committed_offsets(&group, &topic, PARTITIONS);
-            (found, written, committed)
+            (found, written, dead, committed)
         })
         .await;
-        let Ok((found, written, committed)) = found else {
+        let Ok((found, written, dead, committed)) = found else {
             continue;
         };
         for row in table.iter_mut().filter(|r| r.path == input.path.name()) {
@@ -1287,9 +1296,15 @@ async fn locate_lost(table: &mut [Row], inputs: &[Input]) {
             let in_output = written
                 .as_ref()
                 .map(|w| row.lost_ids.iter().filter(|id| w.contains_key(id)).count() as u64);
+            let dead_lettered = row
+                .lost_ids
+                .iter()
+                .filter(|id| dead.contains_key(id))
+                .count();
             eprintln!(
                 "chaos: {} / {}: of {} lost, {} are in {} (first: {:?}), {} are not; \
-                 {below} below the committed offsets {:?}; in the output topic: {:?}",
+                 {below} below the committed offsets {:?}; in the output topic: {:?}; \
+                 dead-lettered: {dead_lettered}",
                 row.phase,
                 row.path,
                 row.lost_ids.len(),
@@ -1305,6 +1320,7 @@ async fn locate_lost(table: &mut [Row], inputs: &[Input]) {
                 missing_from_input_topic: (row.lost_ids.len() - here.len()) as u64,
                 below_committed_offset: below,
                 in_output_topic: in_output,
+                dead_lettered: dead_lettered as u64,
             });
         }
     }
@@ -1323,9 +1339,19 @@ fn read_ids(topic: &str, wanted: &std::collections::HashSet<u64>) -> HashMap<u64
     else {
         return found;
     };
+    // The topic's own partitions: a dead-letter topic need not have the input's.
+    let partitions: Vec<i32> = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .ok()
+        .and_then(|md| {
+            md.topics()
+                .first()
+                .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        })
+        .unwrap_or_default();
     let mut tpl = TopicPartitionList::new();
     let mut ends = HashMap::new();
-    for p in 0..PARTITIONS {
+    for p in partitions {
         let _ = tpl.add_partition_offset(topic, p, Offset::Beginning);
         if let Ok((_, high)) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)) {
             ends.insert(p, high);
