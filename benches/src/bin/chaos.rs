@@ -1234,7 +1234,7 @@ async fn main() {
     std::process::exit(i32::from(failed));
 }
 
-/// A path's input topic and, where the harness knows it, its consumer group.
+/// A path's topics and consumer group, where its lost records are looked for.
 struct Input {
     path: Path3,
     topic: String,
@@ -1353,7 +1353,10 @@ fn read_ids(topic: &str, wanted: &std::collections::HashSet<u64>) -> HashMap<u64
     let mut ends = HashMap::new();
     for p in partitions {
         let _ = tpl.add_partition_offset(topic, p, Offset::Beginning);
-        if let Ok((_, high)) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)) {
+        // An empty partition (low = high) has nothing to read.
+        if let Ok((low, high)) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))
+            && high > low
+        {
             ends.insert(p, high);
         }
     }
@@ -1365,11 +1368,10 @@ fn read_ids(topic: &str, wanted: &std::collections::HashSet<u64>) -> HashMap<u64
     let at_end = |consumer: &BaseConsumer| {
         consumer.position().is_ok_and(|tpl| {
             ends.iter().all(|(p, end)| {
-                *end == 0
-                    || matches!(
-                        tpl.find_partition(topic, *p).map(|e| e.offset()),
-                        Some(Offset::Offset(o)) if o >= *end
-                    )
+                matches!(
+                    tpl.find_partition(topic, *p).map(|e| e.offset()),
+                    Some(Offset::Offset(o)) if o >= *end
+                )
             })
         })
     };
