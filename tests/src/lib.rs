@@ -409,8 +409,8 @@ pub fn committed_offsets(group: &str, topic: &str, partitions: i32) -> Vec<i64> 
     for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
-    // A group's coordinator can move or still be loading (NotCoordinator,
-    // CoordinatorLoadInProgress): those answers mean "ask again", not "no offsets".
+    // A failed answer is asked again: a group's coordinator can move or still be loading
+    // (NotCoordinator, CoordinatorLoadInProgress), which says nothing about the offsets.
     let deadline = Instant::now() + Duration::from_secs(60);
     let committed = loop {
         match consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)) {

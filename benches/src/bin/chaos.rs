@@ -1072,21 +1072,18 @@ async fn main() {
         Input {
             path: Path3::Sdk,
             topic: rig.sdk_in.clone(),
-            dead_letters: kafkadeps::consumer::dlq_topic(&rig.sdk_in),
             group: rig.sdk_group.clone(),
             output: Some(rig.sdk_out.clone()),
         },
         Input {
             path: Path3::Push,
             topic: rig.push_topic.clone(),
-            dead_letters: kafkadeps::consumer::dlq_topic(&rig.push_topic),
             group: push_group,
             output: None,
         },
         Input {
             path: Path3::Pull,
             topic: rig.pull_topic.clone(),
-            dead_letters: kafkadeps::consumer::dlq_topic(&rig.pull_topic),
             group: rig.pull_group.clone(),
             output: None,
         },
@@ -1241,8 +1238,6 @@ struct Input {
     group: String,
     /// Where the path's app writes what it processed, if it does (the SDK service).
     output: Option<String>,
-    /// The dead-letter topic of the path's consumer.
-    dead_letters: String,
 }
 
 /// For every row that lost records, looks them up in the path's input topic and prints where
@@ -1262,7 +1257,7 @@ async fn locate_lost(table: &mut [Row], inputs: &[Input]) {
             input.topic.clone(),
             input.group.clone(),
             input.output.clone(),
-            input.dead_letters.clone(),
+            kafkadeps::consumer::dlq_topic(&input.topic),
         );
         let found = tokio::task::spawn_blocking(move || {
             let found = read_ids(&topic, &lost);
