@@ -692,9 +692,9 @@ async fn a_handler_twice_the_max_poll_interval_keeps_its_member_and_runs_once() 
 }
 
 /// `KAFKA_GROUP_PROTOCOL=consumer` or `auto` means the new protocol (KIP-848) on a cluster that
-/// serves it (Apache Kafka 4.x does); unset, `classic`, or `auto` with a property only the
-/// classic protocol knows, means classic. Asked of the cluster itself (Apache Kafka's
-/// GroupsCommand lists each group's type).
+/// serves it (Apache Kafka 4.x does), and so does unset (the default is `auto`); `classic`, or
+/// `auto` with a property only the classic protocol knows, means classic. Asked of the cluster
+/// itself (Apache Kafka's GroupsCommand lists each group's type).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_group_protocol_is_the_declared_one_where_the_cluster_serves_it() {
     if kafkadeps_tests::bootstrap() != kafkadeps_tests::LOCAL_CLUSTER {
@@ -702,7 +702,7 @@ async fn the_group_protocol_is_the_declared_one_where_the_cluster_serves_it() {
         return;
     }
     let cases: [(&[(&str, &str)], &str); 4] = [
-        (&[], "Classic"),
+        (&[], "Consumer"),
         (&[("KAFKA_GROUP_PROTOCOL", "consumer")], "Consumer"),
         (&[("KAFKA_GROUP_PROTOCOL", "auto")], "Consumer"),
         (

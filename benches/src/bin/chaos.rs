@@ -157,7 +157,7 @@ struct Config {
     /// Indexes into [`PHASES`] to run (all by default; `--phases 0,1`).
     phases: Vec<usize>,
     /// `KAFKA_GROUP_PROTOCOL` of every consumer (`--group-protocol consumer|classic`; unset:
-    /// each one's default).
+    /// each one's default, `auto`).
     group_protocol: Option<String>,
 }
 

@@ -79,16 +79,15 @@ pub enum Durability {
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum GroupProtocol {
-    /// The classic protocol (`group.protocol=classic`, `cooperative-sticky` assignment): the
-    /// default, until the new one matches it through every fault of `docs/reliability.md`.
-    #[default]
+    /// The classic protocol (`group.protocol=classic`, `cooperative-sticky` assignment).
     Classic,
     /// KIP-848 (`group.protocol=consumer`): incremental, broker-driven rebalances, where the
     /// cluster serves it (asked at start), else classic (logged).
     Consumer,
-    /// The new protocol where the cluster serves it, else classic; a `KAFKA_CLIENT_*` property
-    /// only the classic protocol knows (session timeout, heartbeat interval, assignment
-    /// strategy) chooses classic.
+    /// The default: the new protocol where the cluster serves it, else classic (logged); a
+    /// `KAFKA_CLIENT_*` property only the classic protocol knows (session timeout, heartbeat
+    /// interval, assignment strategy) chooses classic.
+    #[default]
     Auto,
 }
 

@@ -62,7 +62,7 @@ pub(crate) fn resolve(raw: RawVars) -> Result<Settings, ConfigError> {
             ("consumer", GroupProtocol::Consumer),
             ("auto", GroupProtocol::Auto),
         ],
-        GroupProtocol::Classic,
+        GroupProtocol::Auto,
         &mut problems,
     );
     let retry_mode = one_of(

@@ -604,11 +604,20 @@ proptest! {
 }
 
 #[test]
-fn group_protocol_defaults_to_classic_and_classic_only_properties_make_auto_classic() {
+fn group_protocol_defaults_to_auto_and_classic_only_properties_make_auto_classic() {
     let s = parse(&[("KAFKA_TOPIC", "t")]).unwrap();
-    assert_eq!(s.group_protocol, GroupProtocol::Classic);
+    assert_eq!(s.group_protocol, GroupProtocol::Auto);
     let s = parse(&[("KAFKA_TOPIC", "t"), ("KAFKA_GROUP_PROTOCOL", "Auto")]).unwrap();
     assert_eq!(s.group_protocol, GroupProtocol::Auto);
+    let s = parse(&[("KAFKA_TOPIC", "t"), ("KAFKA_GROUP_PROTOCOL", "classic")]).unwrap();
+    assert_eq!(s.group_protocol, GroupProtocol::Classic);
+    // Unset means auto: a classic-only property chooses classic, as with `auto`.
+    let s = parse(&[
+        ("KAFKA_TOPIC", "t"),
+        ("KAFKA_CLIENT_SESSION_TIMEOUT_MS", "6000"),
+    ])
+    .unwrap();
+    assert_eq!(s.group_protocol, GroupProtocol::Classic);
     let s = parse(&[("KAFKA_TOPIC", "t"), ("KAFKA_GROUP_PROTOCOL", "consumer")]).unwrap();
     assert_eq!(s.group_protocol, GroupProtocol::Consumer);
     let s = parse(&[
